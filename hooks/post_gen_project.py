@@ -1,0 +1,72 @@
+"""Prune what the answers did not select, then print the next steps.
+
+The one declaration of which generated paths belong to which answer is OPTION_PATHS
+below; everything else in the template is generated for every answer. Standard
+library only; idempotent (cruft update runs it again); importable by tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+# Replaced by cookiecutter with the answers; left as is when tests import this file.
+ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+# {% raw %} Nothing below is rendered by Jinja.
+
+# option -> {value that keeps the paths: paths relative to the project root}
+OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
+    "logging": {True: ("tests/unit/test_logging.py",)},
+    "tracing": {True: ("tests/unit/test_tracing.py",)},
+    "metrics": {True: ("tests/unit/test_metrics.py",)},
+    "ci": {"github": (".github",)},
+}
+
+
+def unselected_paths(answers: dict) -> list[str]:
+    """The paths that belong to option values the answers did not pick."""
+    return [
+        path
+        for option, owned in OPTION_PATHS.items()
+        for value, paths in owned.items()
+        if answers[option] != value
+        for path in paths
+    ]
+
+
+def prune(project: Path, answers: dict) -> None:
+    for relative in unselected_paths(answers):
+        path = project / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def next_steps(answers: dict) -> str:
+    slug = answers["project_slug"]
+    version = answers["runtime"].replace("python", "")
+    return "\n".join(
+        [
+            f"Created {slug}/. Next steps:",
+            f"  cd {slug}",
+            f"  python{version} -m venv .venv && . .venv/bin/activate",
+            "  pip install -r requirements-dev.txt",
+            "  pytest tests/unit",
+            "  sam build && sam deploy --guided",
+        ]
+    )
+
+
+def main() -> int:
+    answers = json.loads(ANSWERS_JSON)
+    prune(Path.cwd(), answers)
+    print(next_steps(answers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+# {% endraw %}

@@ -1,0 +1,117 @@
+{% set L = cookiecutter.logging %}
+{% set T = cookiecutter.tracing %}
+{% set M = cookiecutter.metrics %}
+{% if not L %}
+import logging
+{% endif %}
+from http import HTTPStatus
+
+{% if L or T or M %}
+from aws_lambda_powertools import {{ ["Logger" if L else "", "Metrics" if M else "", "Tracer" if T else ""] | select | join(", ") }}
+{% endif %}
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+{% if L %}
+from aws_lambda_powertools.logging import correlation_paths
+{% endif %}
+{% if M %}
+from aws_lambda_powertools.metrics import MetricUnit
+{% endif %}
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Settings come from the POWERTOOLS_* environment variables in template.yaml.
+{% if L %}
+logger = Logger()
+{% else %}
+logger = logging.getLogger(__name__)
+{% endif %}
+{% if T %}
+tracer = Tracer()
+{% endif %}
+{% if M %}
+metrics = Metrics()
+{% endif %}
+app = APIGatewayRestResolver()
+
+
+def greeting(name: str) -> dict[str, str]:
+    """The body both routes return: the place for your business logic."""
+    return {"message": f"hello {name}!"}
+
+
+@app.get("/hello")
+{% if T %}
+@tracer.capture_method
+{% endif %}
+def hello() -> dict[str, str]:
+{% if T %}
+    tracer.put_annotation(key="User", value="unknown")
+{% endif %}
+{% if L %}
+    logger.info("Greeting", extra={"route": "/hello"})
+{% endif %}
+{% if M %}
+    metrics.add_dimension(name="route", value="/hello")
+    metrics.add_metric(name="Greetings", unit=MetricUnit.Count, value=1)
+{% endif %}
+    return greeting("unknown")
+
+
+@app.get("/hello/<name>")
+{% if T %}
+@tracer.capture_method
+{% endif %}
+def hello_name(name: str) -> dict[str, str]:
+{% if T %}
+    tracer.put_annotation(key="User", value=name)
+{% endif %}
+{% if L %}
+    logger.info("Greeting", extra={"route": "/hello/<name>"})
+{% endif %}
+{% if M %}
+    metrics.add_dimension(name="route", value="/hello/<name>")
+    metrics.add_metric(name="Greetings", unit=MetricUnit.Count, value=1)
+{% endif %}
+    return greeting(name)
+
+
+@app.not_found
+def not_found(error: NotFoundError) -> Response:
+    # Registered explicitly: the catch-all handler below would otherwise turn
+    # every unknown route into a 500.
+    return json_response(HTTPStatus.NOT_FOUND, "Not found")
+
+
+@app.exception_handler(Exception)
+def unexpected_error(error: Exception) -> Response:
+    # Log the exception with its traceback; the client gets no internals.
+    logger.exception("Unhandled error")
+{% if M %}
+    metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+{% endif %}
+    return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+def json_response(status: HTTPStatus, message: str) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": message},
+    )
+
+
+{% if L %}
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+{% endif %}
+{% if T %}
+@tracer.capture_lambda_handler
+{% endif %}
+{% if M %}
+@metrics.log_metrics(capture_cold_start_metric=True)
+{% endif %}
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

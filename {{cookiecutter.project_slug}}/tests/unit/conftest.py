@@ -1,0 +1,94 @@
+{% set L = cookiecutter.logging %}
+{% set M = cookiecutter.metrics %}
+"""Fixtures for the unit tests: Lambda's environment, a fake context, real events."""
+
+{% if L %}
+import io
+{% endif %}
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The environment template.yaml gives the function; set before `app` is imported.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", {{ cookiecutter.service_name | tojson }})
+{% if L %}
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+os.environ.setdefault("POWERTOOLS_LOGGER_LOG_EVENT", "false")
+{% endif %}
+{% if M %}
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", {{ cookiecutter.metrics_namespace | tojson }})
+{% endif %}
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    function_name: str = "HelloWorldFunction"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:HelloWorldFunction"
+    )
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """An API Gateway REST event from events/ (made by `sam local generate-event`)."""
+    return json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def event_for_path(path: str) -> dict[str, Any]:
+    """The /hello/{name} event, sent to another path (for routes that do not exist)."""
+    event = load_event("hello_name")
+    event["path"] = path
+    event["resource"] = "/{proxy+}"
+    event["pathParameters"] = {"proxy": path.lstrip("/")}
+    event["requestContext"]["path"] = f"/Prod{path}"
+    event["requestContext"]["resourcePath"] = "/{proxy+}"
+    return event
+
+
+def call(event: dict[str, Any], context: FakeLambdaContext) -> tuple[int, Any]:
+    """Invoke the handler; return the status code and the decoded JSON body."""
+    import app
+
+    response = app.lambda_handler(event, context)
+    # REST API (payload v1) responses carry multiValueHeaders.
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    return response["statusCode"], json.loads(response["body"])
+{% if L %}
+
+
+@pytest.fixture
+def log_lines():
+    """The JSON log records the function writes, parsed, one dict per line.
+
+    Logger keeps the stream it saw at import time, so point its handler at a
+    buffer instead of relying on capsys.
+    """
+    import app
+
+    buffer = io.StringIO()
+    previous = app.logger.registered_handler.setStream(buffer)
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+    yield read
+    app.logger.registered_handler.setStream(previous)
+{% endif %}

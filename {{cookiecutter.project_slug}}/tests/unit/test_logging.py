@@ -1,0 +1,59 @@
+"""Structured logging: one JSON object per line, with Lambda and request context."""
+
+import os
+
+import app
+
+from .conftest import call, load_event
+
+
+def test_log_lines_carry_service_and_request_context(
+    monkeypatch, lambda_context, log_lines
+):
+    # Two invocations: the first is a cold start, the second is not.
+    monkeypatch.setattr("aws_lambda_powertools.logging.logger.is_cold_start", True)
+    event = load_event("hello_name")
+
+    call(event, lambda_context)
+    call(event, lambda_context)
+
+    first, second = log_lines()
+    for record in (first, second):
+        assert record["service"] == os.environ["POWERTOOLS_SERVICE_NAME"]
+        assert record["correlation_id"] == event["requestContext"]["requestId"]
+        assert record["function_request_id"] == lambda_context.aws_request_id
+        assert record["function_name"] == lambda_context.function_name
+        assert record["level"] == "INFO"
+        assert record["route"] == "/hello/<name>"
+    assert (first["cold_start"], second["cold_start"]) == (True, False)
+
+
+def test_events_and_credentials_are_not_logged(lambda_context, log_lines):
+    event = load_event("hello")
+    event["headers"]["Authorization"] = "Bearer secret-token-value"
+    event["multiValueHeaders"]["Authorization"] = ["Bearer secret-token-value"]
+    event["headers"]["Cookie"] = "session=secret-cookie-value"
+    event["multiValueHeaders"]["Cookie"] = ["session=secret-cookie-value"]
+
+    call(event, lambda_context)
+
+    logged = str(log_lines())
+    assert logged != "[]"
+    assert "secret-token-value" not in logged
+    assert "secret-cookie-value" not in logged
+
+
+def test_unhandled_error_is_logged_with_traceback(
+    monkeypatch, lambda_context, log_lines
+):
+    def fail(name):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app, "greeting", fail)
+
+    call(load_event("hello_name"), lambda_context)
+
+    (record,) = [line for line in log_lines() if line["level"] == "ERROR"]
+    assert record["message"] == "Unhandled error"
+    assert record["exception_name"] == "RuntimeError"
+    assert "Traceback" in record["exception"]

@@ -1,0 +1,84 @@
+"""Custom metrics: one Embedded Metric Format (EMF) line per invocation on stdout."""
+
+import json
+import os
+
+import pytest
+from aws_lambda_powertools.metrics.provider import cold_start
+
+import app
+
+from .conftest import call, event_for_path, load_event
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics():
+    app.metrics.clear_metrics()
+    yield
+    app.metrics.clear_metrics()
+
+
+def emf_records(captured_stdout: str) -> list[dict]:
+    return [
+        json.loads(line)
+        for line in captured_stdout.splitlines()
+        if line.startswith('{"_aws"')
+    ]
+
+
+def metric_names(record: dict) -> list[str]:
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    return [metric["Name"] for metric in directive["Metrics"]]
+
+
+@pytest.mark.parametrize(
+    ("event_name", "route"), [("hello", "/hello"), ("hello_name", "/hello/<name>")]
+)
+def test_each_route_counts_its_invocations(capsys, lambda_context, event_name, route):
+    cold_start.is_cold_start = False
+
+    call(load_event(event_name), lambda_context)
+
+    (record,) = emf_records(capsys.readouterr().out)
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == os.environ["POWERTOOLS_METRICS_NAMESPACE"]
+    assert directive["Dimensions"] == [["route", "service"]]
+    assert directive["Metrics"] == [{"Name": "Greetings", "Unit": "Count"}]
+    assert record["service"] == os.environ["POWERTOOLS_SERVICE_NAME"]
+    assert record["route"] == route
+    assert record["Greetings"] == [1.0]
+
+
+def test_cold_start_is_counted_once(capsys, lambda_context):
+    cold_start.reset_cold_start_flag()
+
+    call(load_event("hello"), lambda_context)
+    call(load_event("hello"), lambda_context)
+
+    names = [metric_names(r) for r in emf_records(capsys.readouterr().out)]
+    assert names == [["ColdStart"], ["Greetings"], ["Greetings"]]
+
+
+def test_unhandled_errors_are_counted(monkeypatch, capsys, lambda_context):
+    cold_start.is_cold_start = False
+
+    def fail(name):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app, "greeting", fail)
+    call(load_event("hello_name"), lambda_context)
+
+    # The route had counted the request before the error: both share its dimension.
+    (record,) = emf_records(capsys.readouterr().out)
+    assert metric_names(record) == ["Greetings", "UnhandledErrors"]
+    assert record["UnhandledErrors"] == [1.0]
+    assert record["route"] == "/hello/<name>"
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_not_found_records_no_route_metric(capsys, lambda_context):
+    cold_start.is_cold_start = False
+
+    call(event_for_path("/goodbye"), lambda_context)
+
+    assert emf_records(capsys.readouterr().out) == []
