@@ -1,0 +1,115 @@
+"""Shared fixtures: each combination is baked once per session and shared."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from matrix import COOKIECUTTER_JSON, PUBLIC_KEYS, ROOT
+
+CACHE = ROOT / ".cache"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: the full matrix and the real toolchain")
+
+
+class Baker:
+    """Bakes with pytest-cookies, once per set of answers for the whole session."""
+
+    def __init__(self, cookies_session):
+        self._cookies = cookies_session
+        self._results: dict[str, object] = {}
+
+    def __call__(self, answers: dict):
+        unknown = set(answers) - set(COOKIECUTTER_JSON)
+        # Cookiecutter silently ignores unknown keys: a typo would test the defaults.
+        assert not unknown, f"not in cookiecutter.json: {sorted(unknown)}"
+        key = json.dumps(answers, sort_keys=True)
+        if key not in self._results:
+            self._results[key] = self._cookies.bake(extra_context=dict(answers))
+        return self._results[key]
+
+
+@pytest.fixture(scope="session")
+def bake(cookies_session):
+    return Baker(cookies_session)
+
+
+def baked_project(bake, answers: dict) -> Path:
+    result = bake(answers)
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    return Path(result.project_path)
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    return subprocess.run(command, check=False, **kwargs)
+
+
+def tool(name: str) -> str:
+    """A console script installed beside the Python running the tests."""
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else shutil.which(name) or name
+
+
+def requirement_lines(path: Path) -> list[str]:
+    """Non-comment lines of a requirements file, with -r files expanded."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-r "):
+            lines.extend(requirement_lines(path.parent / line[3:].strip()))
+        else:
+            lines.append(line)
+    return lines
+
+
+class ProjectEnvironments:
+    """One virtual environment per distinct set of generated dev requirements,
+    shared by every bake that needs it and kept in .cache/ between runs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def python_for(self, project: Path) -> Path:
+        requirements = sorted(requirement_lines(project / "requirements-dev.txt"))
+        digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
+        env = self.root / digest
+        python = env / "bin" / "python"
+        if not (env / ".complete").exists():
+            shutil.rmtree(env, ignore_errors=True)
+            venv.create(env, with_pip=True)
+            installed = run(
+                [str(python), "-m", "pip", "install", "--quiet",
+                 "--disable-pip-version-check", *requirements]
+            )
+            assert installed.returncode == 0, installed.stderr
+            (env / ".complete").write_text("\n".join(requirements), encoding="utf-8")
+        return python
+
+
+@pytest.fixture(scope="session")
+def project_envs() -> ProjectEnvironments:
+    return ProjectEnvironments(CACHE / "envs")
+
+
+def clean_environment() -> dict[str, str]:
+    """The environment a user's shell has: none of ours that changes the app."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_", "PYTEST_", "PYTHON"))
+    }

@@ -1,0 +1,71 @@
+"""The option matrix the template promises, read from cookiecutter.json.
+
+Everything here is data about the template's inputs; expectations about the
+generated output live in the tests that check it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COOKIECUTTER_JSON = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+POWERTOOLS_VERSION = COOKIECUTTER_JSON["_powertools_version"]
+
+# The public answers: every key of cookiecutter.json not starting with "_".
+PUBLIC_KEYS = [key for key in COOKIECUTTER_JSON if not key.startswith("_")]
+CHOICES = {k: v for k, v in COOKIECUTTER_JSON.items() if isinstance(v, list)}
+BOOLEANS = [k for k, v in COOKIECUTTER_JSON.items() if isinstance(v, bool)]
+# What `--no-input` gives: the first choice, the boolean's default.
+DEFAULTS = {
+    **{k: v[0] for k, v in CHOICES.items()},
+    **{k: COOKIECUTTER_JSON[k] for k in BOOLEANS},
+}
+# Options that change which files exist or what they contain, in matrix order.
+MATRIX_KEYS = [k for k in PUBLIC_KEYS if k in CHOICES or k in BOOLEANS]
+# The options whose generated tests differ: each of these combinations runs its own
+# generated test suite (runtime, architecture and ci do not change the Python).
+CODE_KEYS = [*BOOLEANS, "powertools_source"]
+
+
+def values(key: str) -> list:
+    return CHOICES[key] if key in CHOICES else [True, False]
+
+
+def combination_id(answers: dict) -> str:
+    """A readable test id: e.g. python3.13-arm64-logging-no_tracing-metrics-pip-github."""
+    parts = []
+    for key in MATRIX_KEYS:
+        value = answers.get(key, DEFAULTS[key])
+        parts.append(str(value) if not isinstance(value, bool) else
+                     (key if value else f"no_{key}"))
+    return "-".join(parts)
+
+
+def full_matrix() -> list[dict]:
+    """Every combination of every choice and boolean."""
+    return [
+        dict(zip(MATRIX_KEYS, combo))
+        for combo in itertools.product(*(values(k) for k in MATRIX_KEYS))
+    ]
+
+
+def code_matrix() -> list[dict]:
+    """Every combination of the options that change the generated Python."""
+    return [
+        {**DEFAULTS, **dict(zip(CODE_KEYS, combo))}
+        for combo in itertools.product(*(values(k) for k in CODE_KEYS))
+    ]
+
+
+def quick_matrix() -> list[dict]:
+    """A small, spread-out subset for the fast loop: the defaults, everything off,
+    each option changed once from the defaults."""
+    subset = [dict(DEFAULTS), {**DEFAULTS, **{k: False for k in BOOLEANS},
+                               "powertools_source": "layer", "ci": "none"}]
+    for key in MATRIX_KEYS:
+        for value in values(key)[1:]:
+            subset.append({**DEFAULTS, key: value})
+    return subset
