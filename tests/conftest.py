@@ -13,13 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from matrix import COOKIECUTTER_JSON, PUBLIC_KEYS, ROOT
+from matrix import COOKIECUTTER_JSON, ROOT
 
 CACHE = ROOT / ".cache"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: the full matrix and the real toolchain")
 
 
 class Baker:
@@ -93,8 +89,15 @@ class ProjectEnvironments:
             shutil.rmtree(env, ignore_errors=True)
             venv.create(env, with_pip=True)
             installed = run(
-                [str(python), "-m", "pip", "install", "--quiet",
-                 "--disable-pip-version-check", *requirements]
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    *requirements,
+                ]
             )
             assert installed.returncode == 0, installed.stderr
             (env / ".complete").write_text("\n".join(requirements), encoding="utf-8")

@@ -35,19 +35,22 @@ def values(key: str) -> list:
 
 
 def combination_id(answers: dict) -> str:
-    """A readable test id: e.g. python3.13-arm64-logging-no_tracing-metrics-pip-github."""
+    """A readable test id: python3.13-arm64-logging-no_tracing-metrics-pip-github."""
     parts = []
     for key in MATRIX_KEYS:
         value = answers.get(key, DEFAULTS[key])
-        parts.append(str(value) if not isinstance(value, bool) else
-                     (key if value else f"no_{key}"))
+        parts.append(
+            str(value)
+            if not isinstance(value, bool)
+            else (key if value else f"no_{key}")
+        )
     return "-".join(parts)
 
 
 def full_matrix() -> list[dict]:
     """Every combination of every choice and boolean."""
     return [
-        dict(zip(MATRIX_KEYS, combo))
+        dict(zip(MATRIX_KEYS, combo, strict=True))
         for combo in itertools.product(*(values(k) for k in MATRIX_KEYS))
     ]
 
@@ -55,7 +58,7 @@ def full_matrix() -> list[dict]:
 def code_matrix() -> list[dict]:
     """Every combination of the options that change the generated Python."""
     return [
-        {**DEFAULTS, **dict(zip(CODE_KEYS, combo))}
+        {**DEFAULTS, **dict(zip(CODE_KEYS, combo, strict=True))}
         for combo in itertools.product(*(values(k) for k in CODE_KEYS))
     ]
 
@@ -63,8 +66,15 @@ def code_matrix() -> list[dict]:
 def quick_matrix() -> list[dict]:
     """A small, spread-out subset for the fast loop: the defaults, everything off,
     each option changed once from the defaults."""
-    subset = [dict(DEFAULTS), {**DEFAULTS, **{k: False for k in BOOLEANS},
-                               "powertools_source": "layer", "ci": "none"}]
+    subset = [
+        dict(DEFAULTS),
+        {
+            **DEFAULTS,
+            **{k: False for k in BOOLEANS},
+            "powertools_source": "layer",
+            "ci": "none",
+        },
+    ]
     for key in MATRIX_KEYS:
         for value in values(key)[1:]:
             subset.append({**DEFAULTS, key: value})

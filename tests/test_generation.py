@@ -68,7 +68,9 @@ def expected_files(answers: dict) -> set[str]:
 
 
 def files_in(project: Path) -> set[str]:
-    return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
@@ -136,8 +138,17 @@ def lint_findings(request, bake) -> dict[Path, list[str]]:
         return next(p for p in projects if p in path.parents)
 
     paths = [str(p) for p in projects]
-    checked = run([tool("ruff"), "check", "--output-format", "json", "--exit-zero",
-                   "--no-cache", *paths])
+    checked = run(
+        [
+            tool("ruff"),
+            "check",
+            "--output-format",
+            "json",
+            "--exit-zero",
+            "--no-cache",
+            *paths,
+        ]
+    )
     assert checked.returncode == 0, checked.stderr
     for finding in json.loads(checked.stdout):
         findings[owner(finding["filename"])].append(

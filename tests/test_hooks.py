@@ -1,0 +1,133 @@
+"""Unit tests of the hooks' own functions (no cookiecutter involved)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hooks_loader import post_gen, pre_gen
+from matrix import BOOLEANS, CHOICES, DEFAULTS
+
+VALID = {
+    **DEFAULTS,
+    "project_name": "Hello Powertools",
+    "project_slug": "hello-powertools",
+    "description": "A test service.",
+    "service_name": "hello-powertools",
+    "metrics_namespace": "HelloPowertools",
+}
+
+
+def test_choices_match_cookiecutter_json():
+    assert pre_gen.CHOICES == {k: tuple(v) for k, v in CHOICES.items()}
+    assert set(pre_gen.BOOLEANS) == set(BOOLEANS)
+
+
+def test_valid_answers_pass():
+    pre_gen.validate(VALID)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "rule"),
+    [
+        ("project_name", "", "must not be empty"),
+        ("project_name", "   ", "must not be empty"),
+        ("project_name", "a\nb", "control characters"),
+        ("project_name", "x" * 101, "at most 100"),
+        ("project_slug", "has space", "lowercase letter"),
+        ("project_slug", "a/b", "lowercase letter"),
+        ("project_slug", "..", "lowercase letter"),
+        ("project_slug", "Upper", "lowercase letter"),
+        ("project_slug", "-lead", "lowercase letter"),
+        ("project_slug", "trail-", "must not end with a hyphen"),
+        ("project_slug", "con", "reserved on Windows"),
+        ("project_slug", "a" * 129, "at most 128"),
+        ("service_name", "has space", "only letters"),
+        ("service_name", "", "only letters"),
+        ("metrics_namespace", "AWS/Lambda", "must not start with 'AWS/'"),
+        ("metrics_namespace", "bad*chars", "CloudWatch namespace rules"),
+        ("metrics_namespace", " padded", "must not start or end with a space"),
+        ("metrics_namespace", "n" * 256, "at most 255"),
+        ("runtime", "python3.9", "must be one of"),
+        ("architecture", "i386", "must be one of"),
+        ("powertools_source", "conda", "must be one of"),
+        ("ci", "gitlab", "must be one of"),
+        ("logging", "false", "must be a boolean"),
+    ],
+)
+def test_invalid_answer_names_variable_value_and_rule(variable, value, rule):
+    with pytest.raises(pre_gen.InvalidAnswer) as raised:
+        pre_gen.validate({**VALID, variable: value})
+    message = str(raised.value)
+    assert message.startswith(f"{variable}=")
+    assert rule in message
+    assert "\n" not in message
+
+
+def test_namespace_is_not_checked_without_metrics():
+    pre_gen.validate({**VALID, "metrics": False, "metrics_namespace": "AWS/Lambda"})
+
+
+def test_main_prints_one_error_line_and_fails(monkeypatch, capsys):
+    monkeypatch.setattr(pre_gen, "ANSWERS_JSON", '{"project_name": " "}')
+    assert pre_gen.main() == 1
+    err = capsys.readouterr().err
+    assert err == 'ERROR: project_name=" ": must not be empty\n'
+
+
+def test_long_values_are_shortened_in_messages():
+    message = str(pre_gen.InvalidAnswer("project_name", "y" * 500, "rule"))
+    assert len(message) < 120
+
+
+def test_option_paths_name_only_known_options():
+    assert set(post_gen.OPTION_PATHS) <= set(DEFAULTS)
+
+
+def make_tree(root, relative_paths):
+    for relative in relative_paths:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text("x", encoding="utf-8")
+
+
+def test_prune_removes_unselected_paths_and_is_idempotent(tmp_path):
+    make_tree(
+        tmp_path,
+        [
+            "tests/unit/test_logging.py",
+            "tests/unit/test_tracing.py",
+            "tests/unit/test_metrics.py",
+            ".github/workflows/ci.yml",
+            "template.yaml",
+        ],
+    )
+    answers = {**VALID, "tracing": False, "ci": "none"}
+
+    post_gen.prune(tmp_path, answers)
+    post_gen.prune(tmp_path, answers)
+
+    remaining = sorted(
+        p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()
+    )
+    assert remaining == [
+        "template.yaml",
+        "tests/unit/test_logging.py",
+        "tests/unit/test_metrics.py",
+    ]
+    assert not (tmp_path / ".github").exists()
+
+
+def test_unselected_paths_for_defaults_and_all_off():
+    assert post_gen.unselected_paths(VALID) == []
+    all_off = {**VALID, **{k: False for k in BOOLEANS}, "ci": "none"}
+    assert sorted(post_gen.unselected_paths(all_off)) == [
+        ".github",
+        "tests/unit/test_logging.py",
+        "tests/unit/test_metrics.py",
+        "tests/unit/test_tracing.py",
+    ]
+
+
+def test_next_steps_use_the_runtime_and_slug():
+    steps = post_gen.next_steps({**VALID, "runtime": "python3.12"})
+    assert "cd hello-powertools" in steps
+    assert "python3.12 -m venv .venv" in steps
