@@ -41,10 +41,18 @@ def bake(cookies_session):
 
 
 def baked_project(bake, answers: dict) -> Path:
+    """The shared, pristine rendering of these answers: read it, never write to it
+    (tests that run tools in a project use working_copy)."""
     result = bake(answers)
     assert result.exception is None, result.exception
     assert result.exit_code == 0
     return Path(result.project_path)
+
+
+def working_copy(bake, answers: dict, destination: Path) -> Path:
+    """A private copy of the rendering, for tests that build, test or write in it."""
+    source = baked_project(bake, answers)
+    return Path(shutil.copytree(source, destination / source.name))
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:

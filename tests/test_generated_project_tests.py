@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import baked_project, clean_environment, run
+from conftest import baked_project, clean_environment, run, working_copy
 from matrix import code_matrix, combination_id
 
 CODE_COMBINATIONS = [
@@ -16,8 +16,8 @@ CODE_COMBINATIONS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", CODE_COMBINATIONS)
-def test_generated_unit_tests_pass(bake, project_envs, answers):
-    project = baked_project(bake, answers)
+def test_generated_unit_tests_pass(bake, project_envs, tmp_path, answers):
+    project = working_copy(bake, answers, tmp_path)
     python = project_envs.python_for(project)
 
     result = run(
