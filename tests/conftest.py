@@ -124,3 +124,17 @@ def clean_environment() -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_", "PYTEST_", "PYTHON"))
     }
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_config(tmp_path_factory) -> Path:
+    """A cookiecutter user config for renders outside pytest-cookies (the CLI, sam
+    init, cruft): clones and replay files go to a session directory, never to ~."""
+    home = tmp_path_factory.mktemp("cookiecutter-home")
+    config = home / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {json.dumps(str(home / 'cookiecutters'))}\n"
+        f"replay_dir: {json.dumps(str(home / 'replay'))}\n",
+        encoding="utf-8",
+    )
+    return config
