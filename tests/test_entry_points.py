@@ -1,0 +1,325 @@
+"""Every way README says a project can be generated, run for real: the cookiecutter
+CLI, `sam init --location` from a pip-installed SAM CLI, the refusal of the native
+(frozen) SAM CLI installers, cruft, and cookiecutter replay.
+
+Tools run as `python -m <module>` with the interpreter running the tests, so the
+checked-in tool versions are the ones exercised whatever console scripts say.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import baked_project, run
+from matrix import DEFAULTS, ROOT, quick_matrix
+
+ALL_OFF = quick_matrix()[1]
+assert not any(ALL_OFF[k] for k in ("logging", "tracing", "metrics")), ALL_OFF
+# The files that make the template; everything else in the checkout is tooling.
+TEMPLATE_PARTS = ["cookiecutter.json", "hooks", "{{cookiecutter.project_slug}}"]
+
+
+@pytest.fixture
+def env(cookiecutter_config) -> dict[str, str]:
+    return {
+        **os.environ,
+        "COOKIECUTTER_CONFIG": str(cookiecutter_config),
+        "SAM_CLI_TELEMETRY": "0",
+        # cruft and the project repositories below commit without a user config.
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+
+
+def python_m(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    result = run([sys.executable, "-m", module, *args], **kwargs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def cookiecutter_cli(output: Path, env: dict, *args: str) -> Path:
+    python_m("cookiecutter", str(ROOT), "--output-dir", str(output), *args, env=env)
+    return only_child(output)
+
+
+def only_child(directory: Path) -> Path:
+    children = list(directory.iterdir())
+    assert len(children) == 1, f"expected one project in {directory}: {children}"
+    return children[0]
+
+
+def tree(project: Path, ignore: tuple[str, ...] = ()) -> dict[str, tuple[bytes, bool]]:
+    """Every file: its contents and whether it is executable."""
+    return {
+        path.relative_to(project).as_posix(): (
+            path.read_bytes(),
+            os.access(path, os.X_OK),
+        )
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and path.relative_to(project).parts[0] not in ignore
+    }
+
+
+def sam_init(output: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "samcli",
+            "init",
+            "--location",
+            str(ROOT),
+            "--no-input",
+            "--output-dir",
+            str(output),
+            *args,
+        ],
+        env=env,
+    )
+
+
+# --- sam init (pip-installed SAM CLI) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param(DEFAULTS, id="defaults"),
+        pytest.param(ALL_OFF, id="all-off", marks=pytest.mark.slow),
+    ],
+)
+def test_sam_init_generates_what_cookiecutter_generates(bake, tmp_path, env, answers):
+    expected = baked_project(bake, answers)
+
+    result = sam_init(tmp_path / "sam", env, "--extra-context", json.dumps(answers))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    # SAM adds nothing with --location: no samconfig of its own, no stray folders.
+    generated = only_child(tmp_path / "sam")
+    assert generated.name == expected.name == "hello-powertools"
+    assert tree(generated) == tree(expected)
+    # The post-generation hook ran (it prints the next steps).
+    assert "Next steps:" in result.stdout
+
+
+def test_sam_init_name_names_the_project(bake, tmp_path, env):
+    """--name becomes project_name; the slug, service name and stack derive from it."""
+    expected = baked_project(bake, {"project_name": "my-service"})
+
+    result = sam_init(tmp_path / "sam", env, "--name", "my-service")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    generated = only_child(tmp_path / "sam")
+    assert generated.name == "my-service"
+    assert tree(generated) == tree(expected)
+    answers = json.loads((generated / ".cookiecutter.json").read_text("utf-8"))
+    assert answers["cookiecutter"]["project_slug"] == "my-service"
+    assert 'stack_name = "my-service"' in (generated / "samconfig.toml").read_text(
+        "utf-8"
+    )
+
+
+@pytest.mark.slow
+def test_sam_init_name_that_is_not_a_slug_leaves_a_stray_samconfig(tmp_path, env):
+    """SAM CLI assumes the project folder is <output>/<--name>: for a name that is not
+    already a slug it writes its own samconfig.toml into a second folder. README
+    therefore says: pass a slug to --name, or project_name in --extra-context."""
+    result = sam_init(tmp_path / "sam", env, "--name", "My Service")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in (tmp_path / "sam").iterdir()) == [
+        "My Service",
+        "my-service",
+    ]
+    assert [p.name for p in (tmp_path / "sam" / "My Service").iterdir()] == [
+        "samconfig.toml"
+    ]
+
+    # The alternative README gives is clean.
+    clean = sam_init(
+        tmp_path / "clean", env, "--extra-context", '{"project_name": "My Service"}'
+    )
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert only_child(tmp_path / "clean").name == "my-service"
+
+
+# --- native SAM CLI installers (PyInstaller bundles) ----------------------------------
+
+
+def test_hooks_are_python_files():
+    """The deliberate choice README explains: Python hooks run under cookiecutter,
+    cruft, pip/pipx/uv/Homebrew SAM CLI and the Windows MSI on every OS. An
+    extensionless (shebang) hook would instead run under the native macOS/Linux
+    installers and never on Windows; SAM CLI's refusal below only covers `.py`."""
+    hooks = sorted(
+        p.name for p in (ROOT / "hooks").iterdir() if p.name != "__pycache__"
+    )
+    assert hooks == ["post_gen_project.py", "pre_gen_project.py"]
+
+
+def test_native_sam_cli_installer_refuses_loudly(tmp_path, env):
+    """Runs SAM CLI's own init as its PyInstaller bundle does (sys._MEIPASS set, which
+    is what SAM CLI checks): since 1.170 it refuses the .py hook with a remedy instead
+    of generating an unvalidated, unpruned project, and leaves nothing behind."""
+    frozen_sam = (
+        "import sys; sys.frozen = True; sys._MEIPASS = sys.prefix; "
+        "from samcli.cli.main import cli; cli(prog_name='sam')"
+    )
+    output = tmp_path / "sam"
+
+    result = run(
+        [
+            sys.executable,
+            "-c",
+            frozen_sam,
+            "init",
+            "--location",
+            str(ROOT),
+            "--no-input",
+            "--output-dir",
+            str(output),
+        ],
+        env=env,
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "Error: Cannot run the template hook pre_gen_project.py: this SAM CLI "
+        "installation has no Python interpreter available to run it. To unblock, "
+        "either re-install SAM CLI from pip, or remove the hook from the template."
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not output.exists() or not any(output.iterdir())
+
+
+# --- cruft ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def template_repository(tmp_path, env) -> Path:
+    """The template as cruft needs it: a git repository with one commit."""
+    repository = tmp_path / "template"
+    repository.mkdir()
+    for part in TEMPLATE_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(
+                source,
+                repository / part,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        else:
+            shutil.copy2(source, repository / part)
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
+        git = run(["git", *command], cwd=repository, env=env)
+        assert git.returncode == 0, git.stderr
+    return repository
+
+
+@pytest.mark.slow
+def test_cruft_create_then_update_an_answer(bake, tmp_path, env, template_repository):
+    python_m(
+        "cruft",
+        "create",
+        str(template_repository),
+        "--no-input",
+        "--output-dir",
+        str(tmp_path / "cruft"),
+        env=env,
+    )
+    project = only_child(tmp_path / "cruft")
+    assert (project / "tests/unit/test_metrics.py").exists()
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "new"]):
+        assert run(["git", *command], cwd=project, env=env).returncode == 0
+
+    python_m(
+        "cruft",
+        "update",
+        "--skip-apply-ask",
+        "--variables-to-update",
+        '{"metrics": false}',
+        cwd=project,
+        env=env,
+    )
+
+    assert not (project / "tests/unit/test_metrics.py").exists()
+    assert "POWERTOOLS_METRICS_NAMESPACE" not in (project / "template.yaml").read_text(
+        "utf-8"
+    )
+    assert "Metrics" not in (project / "hello_world/app.py").read_text("utf-8")
+    cruft_state = json.loads((project / ".cruft.json").read_text("utf-8"))
+    assert cruft_state["context"]["cookiecutter"]["metrics"] is False
+    # The whole project is what a fresh render with that answer gives.
+    fresh = baked_project(bake, {**DEFAULTS, "metrics": False})
+    assert tree(project, ignore=(".git", ".cruft.json")) == tree(fresh)
+
+
+# --- cookiecutter replay (README's re-render path) ----------------------------------
+
+
+REPLAYED = {
+    **ALL_OFF,
+    "project_name": "Order Service",
+    "description": 'Orders, "quoted" and \\ escaped',
+    "runtime": "python3.12",
+    "architecture": "x86_64",
+}
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param(DEFAULTS, id="defaults"),
+        pytest.param(REPLAYED, id="all-off-custom", marks=pytest.mark.slow),
+    ],
+)
+def test_replaying_the_recorded_answers_gives_the_same_tree(
+    bake, tmp_path, env, answers
+):
+    first = baked_project(bake, answers)
+    replay = str(first / ".cookiecutter.json")
+
+    second = cookiecutter_cli(tmp_path / "second", env, "--replay-file", replay)
+
+    assert tree(second) == tree(first)
+    recorded = json.loads(Path(replay).read_text("utf-8"))["cookiecutter"]
+    assert {k: recorded[k] for k in answers} == answers
+
+
+def test_rerender_with_a_changed_answer_prunes(bake, tmp_path, env):
+    """README: edit .cookiecutter.json, then re-render over the project with
+    --replay-file .cookiecutter.json --overwrite-if-exists. Overwriting never
+    deletes files; the post-generation hook prunes what the new answers drop."""
+    # A private copy: the session's bakes are shared and must stay as generated.
+    project = tmp_path / "project" / "hello-powertools"
+    shutil.copytree(baked_project(bake, DEFAULTS), project)
+    assert (project / "tests/unit/test_metrics.py").exists()
+    recorded = project / ".cookiecutter.json"
+    answers = json.loads(recorded.read_text("utf-8"))
+    answers["cookiecutter"]["metrics"] = False
+    recorded.write_text(json.dumps(answers), encoding="utf-8")
+
+    python_m(
+        "cookiecutter",
+        str(ROOT),
+        "--replay-file",
+        ".cookiecutter.json",
+        "--overwrite-if-exists",
+        "--output-dir",
+        "..",
+        cwd=project,
+        env=env,
+    )
+
+    assert not (project / "tests/unit/test_metrics.py").exists()
+    assert tree(project) == tree(baked_project(bake, {**DEFAULTS, "metrics": False}))
