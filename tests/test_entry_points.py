@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cookiecutter.main import cookiecutter
 
 from conftest import baked_project, run
 from matrix import DEFAULTS, ROOT, quick_matrix
 
 ALL_OFF = quick_matrix()[1]
 assert not any(ALL_OFF[k] for k in ("logging", "tracing", "metrics")), ALL_OFF
+# What SAM CLI 1.170+ native installers print for this template (README quotes it).
+REFUSAL = (
+    "Error: Cannot run the template hook pre_gen_project.py: this SAM CLI "
+    "installation has no Python interpreter available to run it. To unblock, "
+    "either re-install SAM CLI from pip, or remove the hook from the template."
+)
 # The files that make the template; everything else in the checkout is tooling.
 TEMPLATE_PARTS = ["cookiecutter.json", "hooks", "{{cookiecutter.project_slug}}"]
 
@@ -193,13 +201,31 @@ def test_native_sam_cli_installer_refuses_loudly(tmp_path, env):
     )
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert (
-        "Error: Cannot run the template hook pre_gen_project.py: this SAM CLI "
-        "installation has no Python interpreter available to run it. To unblock, "
-        "either re-install SAM CLI from pip, or remove the hook from the template."
-    ) in result.stderr
+    assert REFUSAL in result.stderr
     assert "Traceback" not in result.stderr
     assert not output.exists() or not any(output.iterdir())
+
+
+def test_frozen_sam_before_1_170_would_skip_the_hooks_silently(
+    monkeypatch, tmp_path, cookiecutter_config
+):
+    """Why README warns about native installers older than 1.170: cookiecutter runs a
+    .py hook as [sys.executable, hook], and there sys.executable is the sam binary,
+    which exits 0 without running it (aws/aws-sam-cli PR #9211). Reproduced with a
+    stand-in that does the same: a bad answer passes and nothing is pruned."""
+    monkeypatch.setattr(sys, "executable", shutil.which("true"))
+
+    project = Path(
+        cookiecutter(
+            str(ROOT),
+            no_input=True,
+            extra_context={"metrics": False, "service_name": "not valid"},
+            output_dir=str(tmp_path),
+            config_file=str(cookiecutter_config),
+        )
+    )
+
+    assert (project / "tests/unit/test_metrics.py").exists()
 
 
 # --- cruft ---------------------------------------------------------------------------
@@ -323,3 +349,26 @@ def test_rerender_with_a_changed_answer_prunes(bake, tmp_path, env):
 
     assert not (project / "tests/unit/test_metrics.py").exists()
     assert tree(project) == tree(baked_project(bake, {**DEFAULTS, "metrics": False}))
+
+
+# --- README's compatibility table ---------------------------------------------------
+
+
+def test_readme_entry_point_claims_match_these_tests():
+    """Every test README's table cites exists, and the refusal it quotes is the one
+    asserted above, so the table cannot claim more than the suite proves."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Hooks and entry points") :]
+    section = section[: section.index("\n## ")]
+    cited = set(re.findall(r"`(?:[\w.]+::)?(test_\w+)`", section))
+    defined = {
+        name
+        for path in (ROOT / "tests").glob("test_*.py")
+        for name in re.findall(r"^def (test_\w+)", path.read_text("utf-8"), re.M)
+    }
+    assert cited, "no test cited"
+    assert cited <= defined, sorted(cited - defined)
+    quoted = " ".join(
+        line.removeprefix("> ") for line in section.splitlines() if line.startswith(">")
+    )
+    assert quoted == REFUSAL
