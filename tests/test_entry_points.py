@@ -2,8 +2,9 @@
 CLI, `sam init --location` from a pip-installed SAM CLI, the refusal of the native
 (frozen) SAM CLI installers, cruft, and cookiecutter replay.
 
-Tools run as `python -m <module>` with the interpreter running the tests, so the
-checked-in tool versions are the ones exercised whatever console scripts say.
+Tools run as `python -m <module>` with the interpreter running the tests: the pinned
+versions installed beside it are the ones exercised, whichever interpreter the console
+scripts' shebangs name.
 """
 
 from __future__ import annotations
