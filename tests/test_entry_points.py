@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from conftest import baked_project, run
+from conftest import baked_project, run, working_copy
 from matrix import DEFAULTS, ROOT, quick_matrix
 
 ALL_OFF = quick_matrix()[1]
@@ -327,9 +327,7 @@ def test_rerender_with_a_changed_answer_prunes(bake, tmp_path, env):
     """README: edit .cookiecutter.json, then re-render over the project with
     --replay-file .cookiecutter.json --overwrite-if-exists. Overwriting never
     deletes files; the post-generation hook prunes what the new answers drop."""
-    # A private copy: the session's bakes are shared and must stay as generated.
-    project = tmp_path / "project" / "hello-powertools"
-    shutil.copytree(baked_project(bake, DEFAULTS), project)
+    project = working_copy(bake, DEFAULTS, tmp_path)
     assert (project / "tests/unit/test_metrics.py").exists()
     recorded = project / ".cookiecutter.json"
     answers = json.loads(recorded.read_text("utf-8"))
