@@ -16,14 +16,15 @@ CODE_COMBINATIONS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", CODE_COMBINATIONS)
-def test_generated_unit_tests_pass(bake, project_envs, answers):
+def test_generated_unit_tests_pass(bake, project_envs, tmp_path, answers):
     project = baked_project(bake, answers)
     python = project_envs.python_for(project)
 
     result = run(
         [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"],
         cwd=project,
-        env=clean_environment(),
+        # Hypothesis keeps its example database outside the shared bake.
+        env={**clean_environment(), "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path)},
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
