@@ -152,4 +152,18 @@ def test_unhandled_error_is_logged(monkeypatch, lambda_context, caplog):
     (record,) = [r for r in caplog.records if r.name == app.logger.name]
     assert record.getMessage() == "Unhandled error"
     assert record.exc_info[0] is RuntimeError
+
+
+def test_credentials_are_not_logged(lambda_context, caplog):
+    event = load_event("hello")
+    del event["httpMethod"]
+    event["headers"]["Authorization"] = "Bearer secret-token-value"
+    event["headers"]["Cookie"] = "session=secret-cookie-value"
+
+    with caplog.at_level(logging.DEBUG):
+        call(event, lambda_context)
+
+    assert "Malformed event" in caplog.text
+    assert "secret-token-value" not in caplog.text
+    assert "secret-cookie-value" not in caplog.text
 {% endif %}
