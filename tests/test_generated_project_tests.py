@@ -23,8 +23,13 @@ def test_generated_unit_tests_pass(bake, project_envs, tmp_path, answers):
     result = run(
         [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"],
         cwd=project,
-        # Hypothesis keeps its example database outside the shared bake.
-        env={**clean_environment(), "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path)},
+        # The bake is shared with the generation tests, which check its exact file
+        # set: no bytecode, and Hypothesis keeps its example database elsewhere.
+        env={
+            **clean_environment(),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path),
+        },
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
