@@ -29,6 +29,12 @@ CHOICES = {
 BOOLEANS = ("logging", "tracing", "metrics")
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Cookiecutter renders answers as Jinja before this hook runs; delimiters that are
+# still here would be rendered again by a replay or `cruft update`.
+JINJA = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+# What cookiecutter.json derives project_slug from a project_name without ASCII
+# letters or digits: rejected here, naming project_name.
+SLUG_FALLBACK = "empty-project-name"
 SLUG = re.compile(r"[a-z][a-z0-9-]*")
 SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]+")
@@ -54,6 +60,10 @@ def check_text(variable: str, value: object, max_length: int) -> None:
         raise InvalidAnswer(variable, value, "must not be empty")
     if CONTROL.search(value):
         raise InvalidAnswer(variable, value, "must not contain control characters")
+    if JINJA.search(value):
+        raise InvalidAnswer(
+            variable, value, "must not contain Jinja delimiters ({{ }}, {% %}, {# #})"
+        )
     if len(value) > max_length:
         raise InvalidAnswer(variable, value, f"must be at most {max_length} characters")
 
@@ -112,6 +122,13 @@ def check_metrics_namespace(value: object) -> None:
 def validate(answers: dict) -> None:
     """Raise InvalidAnswer for the first answer that breaks a rule."""
     check_text("project_name", answers.get("project_name"), max_length=100)
+    if answers.get("project_slug") == SLUG_FALLBACK:
+        raise InvalidAnswer(
+            "project_name",
+            answers["project_name"],
+            "has no ASCII letter or digit to derive project_slug from: "
+            "give project_slug too",
+        )
     check_slug(answers.get("project_slug"))
     check_text("description", answers.get("description"), max_length=256)
     check_service_name(answers.get("service_name"))

@@ -138,3 +138,25 @@ def cookiecutter_config(tmp_path_factory) -> Path:
         encoding="utf-8",
     )
     return config
+
+
+# Tools whose pins clash with aws-sam-cli's live in a venv each under .cache/tools/,
+# installed by .ci/run from the exact pins in .ci/tools.txt.
+TOOL_PINS = dict(
+    line.strip().split("==")
+    for line in (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+
+def isolated_tool(name: str) -> str:
+    """The pinned tool's executable; fails in CI (CI set), skips locally, if absent."""
+    executable = CACHE / "tools" / name / "bin" / name
+    if not executable.exists():
+        reason = f"{name} not installed in {executable.parent.parent}: run bash .ci/run"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    version = run([str(executable), "--version"])
+    assert TOOL_PINS[name] in version.stdout, (version.stdout, TOOL_PINS[name])
+    return str(executable)

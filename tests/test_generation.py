@@ -109,7 +109,12 @@ def test_requirements_are_exactly_pinned(bake, answers):
     else:
         assert function == []
         assert dev[0] == f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}"
-    assert [line.split("==")[0] for line in dev[1:]] == ["boto3", "pytest", "ruff"]
+    assert [line.split("==")[0] for line in dev[1:]] == [
+        "boto3",
+        "hypothesis",
+        "pytest",
+        "ruff",
+    ]
     assert all(re.fullmatch(r"[\w\[\].-]+==[\w.]+", line) for line in dev)
 
 

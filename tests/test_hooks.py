@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hooks_loader import post_gen, pre_gen
-from matrix import BOOLEANS, CHOICES, DEFAULTS
+from matrix import BOOLEANS, CHOICES, COOKIECUTTER_JSON, DEFAULTS
 
 VALID = {
     **DEFAULTS,
@@ -33,6 +33,16 @@ def test_valid_answers_pass():
         ("project_name", "   ", "must not be empty"),
         ("project_name", "a\nb", "control characters"),
         ("project_name", "x" * 101, "at most 100"),
+        ("project_name", "x" * 250, "at most 100"),
+        ("project_name", "a\x00b", "control characters"),
+        ("project_name", "tab\there", "control characters"),
+        ("project_name", "bell\x07", "control characters"),
+        ("project_name", "{{ cookiecutter.runtime }}", "Jinja delimiters"),
+        ("project_name", "{% if x %}", "Jinja delimiters"),
+        ("project_name", "note {# hidden #}", "Jinja delimiters"),
+        ("description", "ends with }}", "Jinja delimiters"),
+        ("description", "line\nbreak", "control characters"),
+        ("description", "d" * 257, "at most 256"),
         ("project_slug", "has space", "lowercase letter"),
         ("project_slug", "a/b", "lowercase letter"),
         ("project_slug", "..", "lowercase letter"),
@@ -40,9 +50,26 @@ def test_valid_answers_pass():
         ("project_slug", "-lead", "lowercase letter"),
         ("project_slug", "trail-", "must not end with a hyphen"),
         ("project_slug", "con", "reserved on Windows"),
+        ("project_slug", "nul", "reserved on Windows"),
+        ("project_slug", "aux", "reserved on Windows"),
+        ("project_slug", "CON", "lowercase letter"),
+        ("project_slug", "a\\b", "lowercase letter"),
+        ("project_slug", ".hidden", "lowercase letter"),
+        ("project_slug", "../up", "lowercase letter"),
+        ("project_slug", "/abs", "lowercase letter"),
+        ("project_slug", "1st", "lowercase letter"),
+        ("project_slug", "under_score", "lowercase letter"),
+        ("project_slug", "caf\u00e9", "lowercase letter"),
+        ("project_slug", "", "lowercase letter"),
         ("project_slug", "a" * 129, "at most 128"),
         ("service_name", "has space", "only letters"),
         ("service_name", "", "only letters"),
+        ("service_name", "-lead", "only letters"),
+        ("service_name", "a/b", "only letters"),
+        ("service_name", "s" * 101, "at most 100"),
+        ("metrics_namespace", "aws/lower", "must not start with 'AWS/'"),
+        ("metrics_namespace", "   ", "must not be empty"),
+        ("metrics_namespace", "caf\u00e9", "CloudWatch namespace rules"),
         ("metrics_namespace", "AWS/Lambda", "must not start with 'AWS/'"),
         ("metrics_namespace", "bad*chars", "CloudWatch namespace rules"),
         ("metrics_namespace", " padded", "must not start or end with a space"),
@@ -52,6 +79,8 @@ def test_valid_answers_pass():
         ("powertools_source", "conda", "must be one of"),
         ("ci", "gitlab", "must be one of"),
         ("logging", "false", "must be a boolean"),
+        ("tracing", 1, "must be a boolean"),
+        ("metrics", None, "must be a boolean"),
     ],
 )
 def test_invalid_answer_names_variable_value_and_rule(variable, value, rule):
@@ -61,6 +90,36 @@ def test_invalid_answer_names_variable_value_and_rule(variable, value, rule):
     assert message.startswith(f"{variable}=")
     assert rule in message
     assert "\n" not in message
+
+
+def test_a_name_without_ascii_letters_or_digits_needs_a_slug():
+    # cookiecutter.json derives this fallback slug when slugify gives nothing.
+    answers = {
+        **VALID,
+        "project_name": "\U0001f680",
+        "project_slug": "empty-project-name",
+    }
+    with pytest.raises(pre_gen.InvalidAnswer) as raised:
+        pre_gen.validate(answers)
+    assert str(raised.value).startswith("project_name=")
+    assert "give project_slug too" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x",
+        "Caf\u00e9 D\u00e9j\u00e0 Vu",
+        "\u65e5\u672c\u8a9e\u30b5\u30fc\u30d3\u30b9",
+        "Rocket \U0001f680",
+        'O\'Brien "quoted" \\ back\\slash',
+        "$(rm -rf ~) `id` ; | & > <",
+        '""" ) ; import os ; os.system("id") ; ( """',
+        "n" * 100,
+    ],
+)
+def test_free_text_names_are_accepted_as_data(name):
+    pre_gen.validate({**VALID, "project_name": name, "description": name})
 
 
 def test_namespace_is_not_checked_without_metrics():
@@ -131,3 +190,7 @@ def test_next_steps_use_the_runtime_and_slug():
     steps = post_gen.next_steps({**VALID, "runtime": "python3.12"})
     assert "cd hello-powertools" in steps
     assert "python3.12 -m venv .venv" in steps
+
+
+def test_slug_fallback_is_what_cookiecutter_json_derives():
+    assert f"'{pre_gen.SLUG_FALLBACK}'" in COOKIECUTTER_JSON["project_slug"]

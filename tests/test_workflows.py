@@ -18,30 +18,13 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from conftest import CACHE, baked_project, run
+from conftest import baked_project, isolated_tool, run
 from matrix import CHOICES, DEFAULTS, MATRIX_KEYS, ROOT, values
 
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-TOOL_PINS = dict(
-    line.strip().split("==")
-    for line in (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
-    if line.strip() and not line.startswith("#")
-)
 # The generated workflow differs between combinations only by the runtime.
 GENERATED = [{**DEFAULTS, "runtime": runtime} for runtime in CHOICES["runtime"]]
 PINNED_USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
-
-
-def isolated_tool(name: str) -> str:
-    executable = CACHE / "tools" / name / "bin" / name
-    if not executable.exists():
-        reason = f"{name} not installed in {executable.parent.parent}: run bash .ci/run"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    version = run([str(executable), "--version"])
-    assert TOOL_PINS[name] in version.stdout, (version.stdout, TOOL_PINS[name])
-    return str(executable)
 
 
 @pytest.fixture(scope="session")

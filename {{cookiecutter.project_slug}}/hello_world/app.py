@@ -1,6 +1,7 @@
 {% set L = cookiecutter.logging %}
 {% set T = cookiecutter.tracing %}
 {% set M = cookiecutter.metrics %}
+import json
 {% if not L %}
 import logging
 {% endif %}
@@ -35,7 +36,18 @@ tracer = Tracer()
 {% if M %}
 metrics = Metrics()
 {% endif %}
-app = APIGatewayRestResolver()
+
+
+# Escaped inside JSON strings: the same data for every JSON client, but never
+# readable as HTML, even by a browser that ignores the content type.
+MARKUP_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def json_without_markup(data: object) -> str:
+    return json.dumps(data, separators=(",", ":")).translate(MARKUP_ESCAPES)
+
+
+app = APIGatewayRestResolver(serializer=json_without_markup)
 
 
 def greeting(name: str) -> dict[str, str]:
@@ -114,4 +126,18 @@ def json_response(status: HTTPStatus, message: str) -> Response:
 @metrics.log_metrics(capture_cold_start_metric=True)
 {% endif %}
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    try:
+        response = app.resolve(event, context)
+    except Exception:
+        # Not an API Gateway REST request (no httpMethod or path, not even a dict):
+        # nothing can be routed, but the caller still gets JSON, never a raw error.
+        logger.exception("Malformed event")
+        response = {
+            "statusCode": HTTPStatus.BAD_REQUEST.value,
+            "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+            "body": json_without_markup({"message": "Bad request"}),
+            "isBase64Encoded": False,
+        }
+    # Browsers must not guess a type other than JSON from a body.
+    response["multiValueHeaders"]["X-Content-Type-Options"] = ["nosniff"]
+    return response

@@ -63,13 +63,26 @@ def event_for_path(path: str) -> dict[str, Any]:
     return event
 
 
-def call(event: dict[str, Any], context: FakeLambdaContext) -> tuple[int, Any]:
+def event_for_name(name: str) -> dict[str, Any]:
+    """The /hello/{name} event with another name in its path."""
+    event = load_event("hello_name")
+    event["path"] = f"/hello/{name}"
+    event["pathParameters"] = {"name": name}
+    event["requestContext"]["path"] = f"/Prod/hello/{name}"
+    return event
+
+
+def call(event: Any, context: FakeLambdaContext) -> tuple[int, Any]:
     """Invoke the handler; return the status code and the decoded JSON body."""
     import app
 
     response = app.lambda_handler(event, context)
     # REST API (payload v1) responses carry multiValueHeaders.
-    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    headers = response["multiValueHeaders"]
+    assert headers["Content-Type"] == ["application/json"]
+    assert headers["X-Content-Type-Options"] == ["nosniff"]
+    # Markup characters in the body are JSON escapes, never literal.
+    assert not set("<>&") & set(response["body"])
     return response["statusCode"], json.loads(response["body"])
 {% if L %}
 

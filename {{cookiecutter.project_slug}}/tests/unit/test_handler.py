@@ -6,10 +6,18 @@ import logging
 
 {% endif %}
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import app
 
-from .conftest import call, event_for_path, load_event
+from .conftest import (
+    FakeLambdaContext,
+    call,
+    event_for_name,
+    event_for_path,
+    load_event,
+)
 
 
 def test_hello_greets_unknown(lambda_context):
@@ -26,9 +34,98 @@ def test_hello_name_greets_by_name(lambda_context):
     )
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @pytest.mark.parametrize("path", ["/", "/hello/world/again", "/goodbye"])
 def test_unknown_route_is_404_json(lambda_context, path):
     assert call(event_for_path(path), lambda_context) == (404, {"message": "Not found"})
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_unknown_method_on_a_known_route_is_404_json(lambda_context, method):
+    # Only GET is routed. Deployed, API Gateway answers other methods itself
+    # (403 "Missing Authentication Token") before the function runs.
+    event = load_event("hello_name")
+    event["httpMethod"] = method
+    event["requestContext"]["httpMethod"] = method
+    assert call(event, lambda_context) == (404, {"message": "Not found"})
+
+
+def without(key: str) -> dict:
+    event = load_event("hello_name")
+    del event[key]
+    return event
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(without("httpMethod"), id="no-httpMethod"),
+        pytest.param(without("path"), id="no-path"),
+        pytest.param({**load_event("hello_name"), "path": None}, id="null-path"),
+        pytest.param({}, id="empty"),
+        pytest.param({"Records": [{"eventSource": "aws:s3"}]}, id="s3-event"),
+        pytest.param([1, 2], id="list"),
+        pytest.param("hello", id="string"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_malformed_event_is_400_json(lambda_context, event):
+    assert call(event, lambda_context) == (400, {"message": "Bad request"})
+
+
+def test_missing_request_context_is_still_routed(lambda_context):
+    assert call(without("requestContext"), lambda_context) == (
+        200,
+        {"message": "hello world!"},
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "%3Cscript%3E",
+        "a%2Fb",
+        "<img src=x onerror=alert(1)>",
+        "a&b",
+        pytest.param("x" * 5000, id="5000-characters"),
+        "caf\u00e9",
+    ],
+)
+def test_names_are_returned_as_received_in_valid_json(lambda_context, name):
+    # Percent-encoded names are not decoded: the body holds what the path held.
+    assert call(event_for_name(name), lambda_context) == (
+        200,
+        {"message": f"hello {name}!"},
+    )
+
+
+def test_markup_in_a_name_is_escaped_in_the_body(lambda_context):
+    response = app.lambda_handler(event_for_name("<b>&"), lambda_context)
+    assert response["body"] == '{"message":"hello \\u003cb\\u003e\\u0026!"}'
+
+
+# What a path segment can hold once API Gateway has parsed the URL: any text but
+# control characters; plus short names made of URL and markup metacharacters.
+NAMES = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1, max_size=300
+) | st.text(alphabet="<>&\"'%/\\{}$`;: ", min_size=1, max_size=20)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=NAMES)
+def test_any_name_gets_a_json_answer(name):
+    status, body = call(event_for_name(name), FakeLambdaContext())
+
+    # The resolver ignores trailing slashes: "/hello/a/" is "/hello/a".
+    expected = name.rstrip("/") or "unknown"
+    if status == 200:
+        assert body == {"message": f"hello {expected}!"}
+    else:
+        # A name the route does not match: a "/" inside, a symbol such as an emoji.
+        assert (status, body) == (404, {"message": "Not found"})
 
 
 def test_unhandled_error_is_500_without_internals(monkeypatch, lambda_context):
@@ -55,4 +152,18 @@ def test_unhandled_error_is_logged(monkeypatch, lambda_context, caplog):
     (record,) = [r for r in caplog.records if r.name == app.logger.name]
     assert record.getMessage() == "Unhandled error"
     assert record.exc_info[0] is RuntimeError
+
+
+def test_credentials_are_not_logged(lambda_context, caplog):
+    event = load_event("hello")
+    del event["httpMethod"]
+    event["headers"]["Authorization"] = "Bearer secret-token-value"
+    event["headers"]["Cookie"] = "session=secret-cookie-value"
+
+    with caplog.at_level(logging.DEBUG):
+        call(event, lambda_context)
+
+    assert "Malformed event" in caplog.text
+    assert "secret-token-value" not in caplog.text
+    assert "secret-cookie-value" not in caplog.text
 {% endif %}

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 import app
 
 from .conftest import call, load_event
@@ -28,17 +30,24 @@ def test_log_lines_carry_service_and_request_context(
     assert (first["cold_start"], second["cold_start"]) == (True, False)
 
 
-def test_events_and_credentials_are_not_logged(lambda_context, log_lines):
-    event = load_event("hello")
+def with_credentials(event: dict) -> dict:
     event["headers"]["Authorization"] = "Bearer secret-token-value"
     event["multiValueHeaders"]["Authorization"] = ["Bearer secret-token-value"]
     event["headers"]["Cookie"] = "session=secret-cookie-value"
     event["multiValueHeaders"]["Cookie"] = ["session=secret-cookie-value"]
+    return event
 
-    call(event, lambda_context)
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_events_and_credentials_are_not_logged(lambda_context, log_lines):
+    call(with_credentials(load_event("hello")), lambda_context)
+    # A malformed event is logged as an error: still without the event.
+    malformed = with_credentials(load_event("hello"))
+    del malformed["httpMethod"]
+    call(malformed, lambda_context)
 
     logged = str(log_lines())
-    assert logged != "[]"
+    assert "Malformed event" in logged
     assert "secret-token-value" not in logged
     assert "secret-cookie-value" not in logged
 

@@ -1,0 +1,138 @@
+"""The rendered template.yaml starts secure: checkov (in its own environment, see
+.ci/run) finds no failed check, every check the template skips says why, and the
+function's role grants no wildcard action.
+
+checkov runs once over every template this session's security tests bake. Missing
+checkov skips the checkov test locally and fails it in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from conftest import baked_project, isolated_tool, run
+from matrix import combination_id, full_matrix, quick_matrix
+
+QUICK_IDS = {combination_id(a) for a in quick_matrix()}
+COMBINATIONS = [
+    pytest.param(
+        answers,
+        id=combination_id(answers),
+        marks=() if combination_id(answers) in QUICK_IDS else pytest.mark.slow,
+    )
+    for answers in full_matrix()
+]
+
+
+@pytest.fixture(scope="session")
+def checkov_results(request, bake) -> dict[Path, dict[str, list[dict]]]:
+    """checkov's failed and skipped checks for each baked template.yaml."""
+    checkov = isolated_tool("checkov")
+    templates = set()
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "answers" in params and "checkov_results" in item.fixturenames:
+            project = baked_project(bake, params["answers"])
+            templates.add((project / "template.yaml").resolve())
+    scanned = run(
+        [
+            str(checkov),
+            # Offline: no guideline download, no upload, no network at all.
+            "--skip-download",
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--file",
+            *sorted(map(str, templates)),
+        ]
+    )
+    # Exit 1 means failed checks: they are reported per template below.
+    assert scanned.returncode in (0, 1), scanned.stdout[-2000:] + scanned.stderr
+    reports = json.loads(scanned.stdout)
+    results: dict[Path, dict[str, list[dict]]] = defaultdict(
+        lambda: {"failed_checks": [], "skipped_checks": [], "passed_checks": []}
+    )
+    for report in reports if isinstance(reports, list) else [reports]:
+        assert report["check_type"] == "cloudformation"
+        assert report["results"]["parsing_errors"] == []
+        for outcome in ("failed_checks", "skipped_checks", "passed_checks"):
+            for check in report["results"][outcome]:
+                path = Path(check["file_abs_path"]).resolve()
+                results[path][outcome].append(check)
+    return results
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS)
+def test_checkov_finds_nothing_unjustified(bake, checkov_results, answers):
+    template = (baked_project(bake, answers) / "template.yaml").resolve()
+    result = checkov_results[template]
+
+    assert result["passed_checks"], "checkov scanned nothing"
+    assert [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}"
+        for c in result["failed_checks"]
+    ] == []
+    for check in result["skipped_checks"]:
+        reason = check["check_result"].get("suppress_comment", "").strip()
+        assert len(reason) > 20, f"{check['check_id']} is skipped without a reason"
+
+
+# AWS managed policies the SAM-generated role may carry. Their actions are explicit
+# (no wildcard): logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents; and
+# xray:PutTraceSegments, xray:PutTelemetryRecords, xray:GetSampling* (three named).
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY_WRITE = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+
+
+def transformed(template: Path) -> dict:
+    """template.yaml as CloudFormation, after the SAM transform (no AWS calls)."""
+    from samcli.yamlhelper import yaml_parse
+    from samtranslator.translator.transform import transform
+
+    document = yaml_parse(template.read_text(encoding="utf-8"))
+    # The transform wants deployed code: any S3 URI will do.
+    function = document["Resources"]["HelloWorldFunction"]["Properties"]
+    function["CodeUri"] = "s3://bucket/code.zip"
+
+    class NoManagedPolicyLookups:
+        def load(self):
+            raise AssertionError("the template names no managed policy to look up")
+
+    return transform(document, {}, NoManagedPolicyLookups())
+
+
+def policy_actions(node) -> list[str]:
+    """Every IAM Action anywhere in a CloudFormation document."""
+    if isinstance(node, dict):
+        found = []
+        for key, value in node.items():
+            if key in ("Action", "NotAction"):
+                found.extend([value] if isinstance(value, str) else value)
+            else:
+                found.extend(policy_actions(value))
+        return found
+    if isinstance(node, list):
+        return [action for item in node for action in policy_actions(item)]
+    return []
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [pytest.param(a, id=combination_id(a)) for a in quick_matrix()],
+)
+def test_function_role_has_no_wildcard_actions(bake, monkeypatch, answers):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    resources = transformed(baked_project(bake, answers) / "template.yaml")["Resources"]
+
+    (role,) = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
+    expected = [BASIC_EXECUTION] + ([XRAY_WRITE] if answers["tracing"] else [])
+    assert role["Properties"]["ManagedPolicyArns"] == expected
+    assert "Policies" not in role["Properties"]
+    actions = policy_actions(resources)
+    assert "sts:AssumeRole" in actions
+    assert [a for a in actions if "*" in a] == []
