@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import platform
+import re
 import shutil
 from pathlib import Path
 
@@ -111,6 +112,31 @@ def in_process_validator():
         return findings, yaml_parse(translated)
 
     return validate
+
+
+def test_in_process_validation_finds_what_the_cli_finds(
+    bake, in_process_validator, tmp_path
+):
+    """The in-process route is not vacuous: on a broken template it reports the
+    same cfn-lint rules as `sam validate --lint`."""
+    text = (baked_project(bake, DEFAULTS) / "template.yaml").read_text(encoding="utf-8")
+    broken = text.replace("Timeout: 10\n", "Timeout: 9999\n").replace(
+        f"Runtime: {DEFAULTS['runtime']}\n", "Runtime: python3.8\n"
+    )
+    assert broken.count("9999") == 1 and "python3.8" in broken
+    (tmp_path / "template.yaml").write_text(broken, encoding="utf-8")
+
+    cli = run(
+        [tool("sam"), "validate", "--lint", "--region", REGION],
+        cwd=tmp_path,
+        env=sam_environment(),
+    )
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    cli_rules = sorted(re.findall(r"\[([EWI]\d{4}):", cli.stdout))
+    findings, _ = in_process_validator(tmp_path / "template.yaml")
+    in_process_rules = sorted(re.match(r"\[([EWI]\d{4}):", f)[1] for f in findings)
+    assert cli_rules == in_process_rules
+    assert {"E3034", "W2531"} <= set(cli_rules)  # Timeout maximum, deprecated runtime
 
 
 @pytest.mark.parametrize(
