@@ -23,7 +23,9 @@ def test_generated_unit_tests_pass(bake, project_envs, answers):
     result = run(
         [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"],
         cwd=project,
-        env=clean_environment(),
+        # The project is the session's shared bake: leave no __pycache__ in it for
+        # the generation tests that list and read its files.
+        env={**clean_environment(), "PYTHONDONTWRITEBYTECODE": "1"},
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
