@@ -1,0 +1,515 @@
+"""The real SAM CLI on rendered projects: `sam validate --lint`, `sam build`, then
+the built function imported and invoked, from the build output, with events made
+by `sam local generate-event` (no Docker: the handler runs in a subprocess of the
+runtime's own interpreter with only the build output, and for the layer variant a
+stand-in for the layer, on sys.path).
+
+Validation: template.yaml does not depend on `ci` (asserted below), so each
+distinct template is validated once: the quick subset's templates with the `sam`
+CLI itself, every other one in-process with the code the CLI runs for `--lint`
+(cfnlint.api.lint) plus the translation plain `sam validate` does (samtranslator
+through SAM CLI's SamTemplateValidator), without the process start (~4 s each).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import CACHE, baked_project, clean_environment, run, tool
+from matrix import (
+    DEFAULTS,
+    POWERTOOLS_VERSION,
+    combination_id,
+    full_matrix,
+    quick_matrix,
+    values,
+)
+
+pytestmark = pytest.mark.slow
+
+REGION = "us-east-1"
+FUNCTION = "HelloWorldFunction"
+
+
+def sam_environment() -> dict[str, str]:
+    return {**clean_environment(), "SAM_CLI_TELEMETRY": "0"}
+
+
+# --------------------------------------------------------------------------
+# sam validate --lint
+
+
+def template_key(answers: dict) -> str:
+    """Answers that can change template.yaml: all but ci (see the test below)."""
+    return combination_id({**answers, "ci": DEFAULTS["ci"]})
+
+
+def distinct_templates(matrix: list[dict]) -> dict[str, dict]:
+    return {template_key(a): {**a, "ci": DEFAULTS["ci"]} for a in matrix}
+
+
+CLI_VALIDATED = distinct_templates(quick_matrix())
+IN_PROCESS_VALIDATED = {
+    key: answers
+    for key, answers in distinct_templates(full_matrix()).items()
+    if key not in CLI_VALIDATED
+}
+
+
+@pytest.mark.parametrize(
+    "ci", [v for v in values("ci") if v != DEFAULTS["ci"]], ids=lambda v: f"ci={v}"
+)
+def test_template_yaml_does_not_depend_on_ci(bake, ci):
+    """What lets the validation below treat answers differing only in ci as one."""
+    for answers in distinct_templates(full_matrix()).values():
+        default = baked_project(bake, answers) / "template.yaml"
+        other = baked_project(bake, {**answers, "ci": ci}) / "template.yaml"
+        assert other.read_bytes() == default.read_bytes(), combination_id(answers)
+
+
+@pytest.mark.parametrize(
+    "answers", [pytest.param(a, id=k) for k, a in CLI_VALIDATED.items()]
+)
+def test_sam_validate_lint_cli(bake, answers):
+    project = baked_project(bake, answers)
+    result = run(
+        [tool("sam"), "validate", "--lint", "--region", REGION],
+        cwd=project,
+        env=sam_environment(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+@pytest.fixture(scope="session")
+def in_process_validator():
+    """`sam validate --lint` minus the CLI: the same cfnlint call with the same
+    arguments (samcli.commands.validate.validate._lint), and plain `sam validate`'s
+    SAM translation. The managed-policy loader is a stub: the template names no
+    managed policies, and the real one needs AWS credentials."""
+    from cfnlint.api import ManualArgs, lint
+    from samcli.lib.translate.sam_template_validator import SamTemplateValidator
+    from samcli.yamlhelper import yaml_parse
+
+    class NoManagedPolicies:
+        def load(self) -> dict:
+            return {}
+
+    def validate(template: Path) -> tuple[list[str], dict]:
+        text = template.read_text(encoding="utf-8")
+        findings = [str(m) for m in lint(text, config=ManualArgs(regions=[REGION]))]
+        translated = SamTemplateValidator(
+            yaml_parse(text), NoManagedPolicies(), region=REGION
+        ).get_translated_template_if_valid()
+        return findings, yaml_parse(translated)
+
+    return validate
+
+
+def test_in_process_validation_finds_what_the_cli_finds(
+    bake, in_process_validator, tmp_path
+):
+    """The in-process route is not vacuous: on a broken template it reports the
+    same cfn-lint rules as `sam validate --lint`."""
+    text = (baked_project(bake, DEFAULTS) / "template.yaml").read_text(encoding="utf-8")
+    broken = text.replace("Timeout: 10\n", "Timeout: 9999\n").replace(
+        f"Runtime: {DEFAULTS['runtime']}\n", "Runtime: python3.8\n"
+    )
+    assert broken.count("9999") == 1 and "python3.8" in broken
+    (tmp_path / "template.yaml").write_text(broken, encoding="utf-8")
+
+    cli = run(
+        [tool("sam"), "validate", "--lint", "--region", REGION],
+        cwd=tmp_path,
+        env=sam_environment(),
+    )
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    cli_rules = sorted(re.findall(r"\[([EWI]\d{4}):", cli.stdout))
+    findings, _ = in_process_validator(tmp_path / "template.yaml")
+    in_process_rules = sorted(re.match(r"\[([EWI]\d{4}):", f)[1] for f in findings)
+    assert cli_rules == in_process_rules
+    assert {"E3034", "W2531"} <= set(cli_rules)  # Timeout maximum, deprecated runtime
+
+
+@pytest.mark.parametrize(
+    "answers", [pytest.param(a, id=k) for k, a in IN_PROCESS_VALIDATED.items()]
+)
+def test_sam_validate_lint_in_process(bake, in_process_validator, answers):
+    project = baked_project(bake, answers)
+    findings, translated = in_process_validator(project / "template.yaml")
+    assert findings == []
+
+    # The translation is the CloudFormation that would be deployed: the options
+    # reach it.
+    resources = translated["Resources"]
+    function = resources[FUNCTION]["Properties"]
+    assert function["Runtime"] == answers["runtime"]
+    assert function["Architectures"] == [answers["architecture"]]
+    assert ("Layers" in function) == (answers["powertools_source"] == "layer")
+    assert (function.get("TracingConfig") == {"Mode": "Active"}) == answers["tracing"]
+    variables = function["Environment"]["Variables"]
+    assert ("POWERTOOLS_METRICS_NAMESPACE" in variables) == answers["metrics"]
+    assert ("POWERTOOLS_LOG_LEVEL" in variables) == answers["logging"]
+    stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert [s["Properties"]["StageName"] for s in stages] == ["Prod"]
+    assert stages[0]["Properties"].get("TracingEnabled", False) == answers["tracing"]
+
+
+# --------------------------------------------------------------------------
+# sam build
+
+
+def build_matrix() -> list[dict]:
+    """logging x tracing x metrics x powertools_source x architecture on the
+    default runtime, then the defaults on every other runtime."""
+    keys = ["logging", "tracing", "metrics", "powertools_source", "architecture"]
+    combinations = [{**DEFAULTS}]
+    for key in keys:
+        combinations = [{**c, key: v} for c in combinations for v in values(key)]
+    others = [{**DEFAULTS, "runtime": r} for r in values("runtime")[1:]]
+    return combinations + others
+
+
+BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]
+
+
+@functools.cache
+def interpreter(runtime: str) -> str | None:
+    """The first working `pythonX.Y` on PATH, searched the way sam build does.
+    A pyenv shim for a version that is not enabled exists but fails to run."""
+    name = runtime  # "python3.13"
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / name
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        probe = run(
+            [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == name[len("python") :]:
+            return str(candidate)
+    return None
+
+
+def require_interpreter(runtime: str) -> str:
+    python = interpreter(runtime)
+    if python is None:
+        pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
+    return python
+
+
+class SamBuilds:
+    """Each combination copied out of the shared bake (sam build writes into the
+    project) and built once per session with plain `sam build`, as a user would."""
+
+    def __init__(self, bake, tmp_path_factory):
+        self._bake = bake
+        self._tmp = tmp_path_factory
+        self._results: dict[str, tuple[Path, object]] = {}
+
+    def __call__(self, answers: dict) -> Path:
+        require_interpreter(answers["runtime"])
+        key = combination_id(answers)
+        if key not in self._results:
+            project = self._tmp.mktemp("sam-build") / "project"
+            shutil.copytree(baked_project(self._bake, answers), project)
+            built = run([tool("sam"), "build"], cwd=project, env=sam_environment())
+            self._results[key] = (project, built)
+        project, built = self._results[key]
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert "Build Succeeded" in built.stdout
+        return project / ".aws-sam" / "build" / FUNCTION
+
+
+@pytest.fixture(scope="session")
+def sam_builds(bake, tmp_path_factory) -> SamBuilds:
+    return SamBuilds(bake, tmp_path_factory)
+
+
+@pytest.mark.parametrize("answers", BUILDS)
+def test_sam_build_bundles_exactly_what_is_selected(sam_builds, answers):
+    build = sam_builds(answers)
+    entries = {p.name for p in build.iterdir()}
+    assert "app.py" in entries
+    powertools = {e for e in entries if e.startswith("aws_lambda_powertools")}
+
+    if answers["powertools_source"] == "layer":
+        # Nothing bundled: Powertools and its dependencies come from the layer.
+        assert entries == {"app.py", "requirements.txt"}
+        return
+
+    assert powertools == {
+        "aws_lambda_powertools",
+        f"aws_lambda_powertools-{POWERTOOLS_VERSION}.dist-info",
+    }
+    metadata = build / f"aws_lambda_powertools-{POWERTOOLS_VERSION}.dist-info/METADATA"
+    assert f"\nVersion: {POWERTOOLS_VERSION}\n" in metadata.read_text(encoding="utf-8")
+    xray = {e for e in entries if e.startswith("aws_xray_sdk")}
+    assert bool(xray) == answers["tracing"], sorted(entries)
+    if answers["tracing"]:
+        assert "aws_xray_sdk" in xray
+        assert any(e.endswith(".dist-info") for e in xray)
+
+    # Compiled extensions (wrapt, with tracing) are for the selected architecture
+    # and runtime, not this machine.
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[answers["architecture"]]
+    abi = "cpython-" + answers["runtime"].removeprefix("python").replace(".", "")
+    for extension in build.rglob("*.so"):
+        assert f"{abi}-{machine}-linux-gnu" in extension.name, extension
+
+
+@functools.cache
+def layer_stand_in(runtime: str) -> Path:
+    """The layer's content for the local interpreter: the same Powertools version
+    with [tracer], installed once into .cache/ (kept between runs)."""
+    python = require_interpreter(runtime)
+    name = f"{POWERTOOLS_VERSION}-{runtime}-{platform.machine()}"
+    target = CACHE / "powertools-layer" / name
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        installed = run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--target",
+                str(target),
+                f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}",
+            ],
+            env=clean_environment(),
+        )
+        assert installed.returncode == 0, installed.stderr
+        (target / ".complete").write_text(POWERTOOLS_VERSION, encoding="utf-8")
+    return target
+
+
+# Runs under the runtime's interpreter with -I -S: no site-packages, no PYTHON*
+# variables, no current directory; the build output first on sys.path, then the
+# layer stand-in (Lambda puts layers after the function code).
+HARNESS = r"""
+import json, sys, sysconfig
+request = json.loads(sys.argv[1])
+sys.path[:0] = [request["build"]]
+sys.path.extend(request["layers"])
+
+import app
+import aws_lambda_powertools
+from aws_lambda_powertools.shared.version import VERSION
+
+roots = [request["build"], *request["layers"],
+         sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")]
+foreign = sorted(
+    name for name, module in list(sys.modules.items())
+    if getattr(module, "__file__", None)
+    and not any(module.__file__.startswith(root) for root in roots)
+)
+
+class Context:
+    function_name = "HelloWorldFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = (
+        "arn:aws:lambda:us-east-1:123456789012:function:HelloWorldFunction"
+    )
+    aws_request_id = "0b3a1d5e-4f1c-4c3e-9f7a-2a1b3c4d5e6f"
+    log_group_name = "/aws/lambda/HelloWorldFunction"
+    log_stream_name = "2026/11/26/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self):
+        return 10_000
+
+responses = []
+for event in request["events"]:
+    print("INVOKE", event["path"], flush=True)
+    responses.append(app.lambda_handler(event, Context()))
+sys.stdout.flush()
+print("REPORT " + json.dumps({
+    "powertools_file": aws_lambda_powertools.__file__,
+    "version": VERSION,
+    "xray_loaded": "aws_xray_sdk" in sys.modules,
+    "foreign_modules": foreign,
+    "responses": responses,
+}))
+"""
+
+
+def run_built_function(answers: dict, build: Path, events: list[dict]):
+    """Import app.py from the build output and call its handler with each event;
+    returns (report, the lines printed during each invocation)."""
+    runtime = answers["runtime"]
+    layers = (
+        [str(layer_stand_in(runtime))]
+        if answers["powertools_source"] == "layer"
+        else []
+    )
+    template = build.parents[2] / "template.yaml"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "LANG": "C.UTF-8",
+        # What Lambda and sam local set; AWS_SAM_LOCAL keeps Tracer from emitting.
+        "AWS_SAM_LOCAL": "true",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        **function_variables(template),
+    }
+    request = {"build": str(build), "layers": layers, "events": events}
+    result = run(
+        [require_interpreter(runtime), "-I", "-S", "-c", HARNESS, json.dumps(request)],
+        env=env,
+        cwd=build,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith("REPORT "), result.stdout
+    report = json.loads(lines[-1].removeprefix("REPORT "))
+    per_invocation: list[list[str]] = []
+    for line in lines[:-1]:
+        if line.startswith("INVOKE "):
+            per_invocation.append([])
+        elif per_invocation:
+            per_invocation[-1].append(line)
+    return report, per_invocation
+
+
+def function_variables(template: Path) -> dict[str, str]:
+    """The Lambda environment variables the rendered template.yaml declares."""
+    from samcli.yamlhelper import yaml_parse
+
+    parsed = yaml_parse(template.read_text(encoding="utf-8"))
+    properties = parsed["Resources"][FUNCTION]["Properties"]
+    return {k: str(v) for k, v in properties["Environment"]["Variables"].items()}
+
+
+@pytest.mark.parametrize("answers", BUILDS)
+def test_built_app_imports_cleanly(sam_builds, answers):
+    build = sam_builds(answers)
+    report, _ = run_built_function(answers, build, events=[])
+
+    assert report["version"] == POWERTOOLS_VERSION
+    powertools = Path(report["powertools_file"])
+    if answers["powertools_source"] == "pip":
+        assert build in powertools.parents
+    else:
+        assert layer_stand_in(answers["runtime"]) in powertools.parents
+    assert report["xray_loaded"] == answers["tracing"]
+    assert report["foreign_modules"] == []
+
+
+def generate_event(path: str, resource: str | None = None) -> dict:
+    command = [
+        tool("sam"),
+        "local",
+        "generate-event",
+        "apigateway",
+        "aws-proxy",
+        "--method",
+        "GET",
+        "--path",
+        path.lstrip("/"),
+        "--body",
+        "",
+    ]
+    if resource:
+        command += ["--resource", resource]
+    result = run(command, env=sam_environment())
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def api_events() -> dict[str, dict]:
+    """`sam local generate-event apigateway aws-proxy` for each case, once per
+    session, corrected where the generator's defaults differ from what API Gateway
+    sends for these routes (the resolver routes on `path`)."""
+    hello = generate_event("/hello", resource="/hello")
+    hello["pathParameters"] = None
+    hello_name = generate_event("/hello/Ada", resource="/hello/{name}")
+    hello_name["pathParameters"] = {"name": "Ada"}
+    # A path the API does not route to the app is caught by API Gateway, so the
+    # app's own 404 shows for a path that reaches it: the generator's default
+    # greedy resource, /{proxy+}, is one.
+    unknown = generate_event("/goodbye")
+    for event in (hello, hello_name, unknown):
+        # An empty GET body is not base64 on the wire.
+        event["isBase64Encoded"] = False
+        assert event["httpMethod"] == "GET"
+    assert hello["path"] == "/hello"
+    assert hello_name["path"] == "/hello/Ada"
+    assert unknown["path"] == "/goodbye"
+    assert unknown["resource"] == "/{proxy+}"
+    return {"hello": hello, "hello_name": hello_name, "unknown": unknown}
+
+
+def json_lines(lines: list[str]) -> list[dict]:
+    parsed = []
+    for line in lines:
+        if line.startswith("{"):
+            try:
+                parsed.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return parsed
+
+
+@pytest.mark.parametrize("answers", BUILDS)
+def test_built_handler_answers_api_gateway_events(sam_builds, api_events, answers):
+    build = sam_builds(answers)
+    events = [api_events["hello"], api_events["hello_name"], api_events["unknown"]]
+    report, printed = run_built_function(answers, build, events)
+
+    statuses = [r["statusCode"] for r in report["responses"]]
+    bodies = [json.loads(r["body"]) for r in report["responses"]]
+    assert statuses == [200, 200, 404]
+    assert bodies == [
+        {"message": "hello unknown!"},
+        {"message": "hello Ada!"},
+        {"message": "Not found"},
+    ]
+    for response in report["responses"]:
+        assert response["isBase64Encoded"] is False
+        assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+
+    # What the selected utilities print on stdout (CloudWatch Logs in Lambda).
+    variables = function_variables(build.parents[2] / "template.yaml")
+    service = variables["POWERTOOLS_SERVICE_NAME"]
+    namespace = variables.get("POWERTOOLS_METRICS_NAMESPACE")
+    request_id = api_events["hello"]["requestContext"]["requestId"]
+    for route, lines in zip(["/hello", "/hello/<name>", None], printed, strict=True):
+        records = json_lines(lines)
+        emf = [r for r in records if "_aws" in r]
+        logs = [r for r in records if "_aws" not in r]
+        greeted = 1 if route else 0  # the unknown route neither greets nor counts
+
+        if answers["metrics"]:
+            greetings = [r for r in emf if "Greetings" in r]
+            assert len(greetings) == greeted, lines
+            for metric in greetings:
+                directive = metric["_aws"]["CloudWatchMetrics"][0]
+                assert directive["Namespace"] == namespace
+                assert metric["Greetings"] == [1.0]
+                assert (metric["route"], metric["service"]) == (route, service)
+        else:
+            assert emf == [], lines
+
+        if answers["logging"]:
+            greetings = [r for r in logs if r.get("message") == "Greeting"]
+            assert len(greetings) == greeted, lines
+            for record in greetings:
+                assert (record["route"], record["service"]) == (route, service)
+                assert record["function_name"] == FUNCTION
+                assert record["correlation_id"] == request_id
+        else:
+            assert logs == [], lines
