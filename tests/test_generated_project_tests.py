@@ -23,8 +23,6 @@ def test_generated_unit_tests_pass(bake, project_envs, tmp_path, answers):
     result = run(
         [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"],
         cwd=project,
-        # The project is the session's shared bake: leave no __pycache__ in it for
-        # the generation tests that list and read its files.
         env=clean_environment(),
     )
 
