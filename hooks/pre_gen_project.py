@@ -26,7 +26,9 @@ CHOICES = {
     "powertools_source": ("pip", "layer"),
     "ci": ("github", "none"),
 }
-BOOLEANS = ("logging", "tracing", "metrics")
+BOOLEANS = ("logging", "tracing", "metrics", "snapstart")
+# Lambda SnapStart for Python exists from python3.12 on.
+SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SLUG = re.compile(r"[a-z][a-z0-9-]*")
@@ -125,6 +127,12 @@ def validate(answers: dict) -> None:
             raise InvalidAnswer(variable, value, "must be a boolean (true or false)")
     if answers["metrics"]:
         check_metrics_namespace(answers.get("metrics_namespace"))
+    if answers["snapstart"] and answers["runtime"] not in SNAPSTART_RUNTIMES:
+        raise InvalidAnswer(
+            "snapstart",
+            True,
+            f"needs runtime python3.12 or newer (runtime is {answers['runtime']})",
+        )
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ def generated_files(output_dir):
         ({"project_slug": "my/service"}, "project_slug"),
         ({"metrics_namespace": "AWS/Lambda"}, "metrics_namespace"),
         ({"service_name": "bad name"}, "service_name"),
+        ({"snapstart": True, "runtime": "python3.11"}, "snapstart"),
     ],
     ids=[
         "empty-name",
@@ -28,6 +29,7 @@ def generated_files(output_dir):
         "slug-slash",
         "namespace-aws",
         "service-space",
+        "snapstart-python3.11",
     ],
 )
 def test_hook_rejects_with_message_and_leaves_nothing(

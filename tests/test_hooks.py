@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hooks_loader import post_gen, pre_gen
-from matrix import BOOLEANS, CHOICES, DEFAULTS
+from matrix import BOOLEANS, CHOICES, DEFAULTS, SNAPSTART_RUNTIMES, supported
 
 VALID = {
     **DEFAULTS,
@@ -52,6 +52,7 @@ def test_valid_answers_pass():
         ("powertools_source", "conda", "must be one of"),
         ("ci", "gitlab", "must be one of"),
         ("logging", "false", "must be a boolean"),
+        ("snapstart", "yes", "must be a boolean"),
     ],
 )
 def test_invalid_answer_names_variable_value_and_rule(variable, value, rule):
@@ -61,6 +62,31 @@ def test_invalid_answer_names_variable_value_and_rule(variable, value, rule):
     assert message.startswith(f"{variable}=")
     assert rule in message
     assert "\n" not in message
+
+
+def test_snapstart_needs_python_3_12_or_newer():
+    with pytest.raises(pre_gen.InvalidAnswer) as raised:
+        pre_gen.validate({**VALID, "snapstart": True, "runtime": "python3.11"})
+    message = str(raised.value)
+    assert message == (
+        "snapstart=true: needs runtime python3.12 or newer (runtime is python3.11)"
+    )
+    for runtime in ("python3.12", "python3.13", "python3.14"):
+        pre_gen.validate({**VALID, "snapstart": True, "runtime": runtime})
+    pre_gen.validate({**VALID, "snapstart": False, "runtime": "python3.11"})
+
+
+def test_matrix_skips_exactly_what_the_hook_rejects():
+    assert set(pre_gen.SNAPSTART_RUNTIMES) == set(SNAPSTART_RUNTIMES)
+    for runtime in CHOICES["runtime"]:
+        for snapstart in (True, False):
+            answers = {**VALID, "runtime": runtime, "snapstart": snapstart}
+            try:
+                pre_gen.validate(answers)
+                accepted = True
+            except pre_gen.InvalidAnswer:
+                accepted = False
+            assert supported(answers) == accepted, answers
 
 
 def test_namespace_is_not_checked_without_metrics():
