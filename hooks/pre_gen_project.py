@@ -24,6 +24,7 @@ CHOICES = {
     "runtime": ("python3.13", "python3.14", "python3.12", "python3.11"),
     "architecture": ("arm64", "x86_64"),
     "powertools_source": ("pip", "layer"),
+    "build_method": ("pip", "makefile"),
     "ci": ("github", "none"),
 }
 BOOLEANS = ("logging", "tracing", "metrics", "snapstart")

@@ -53,6 +53,7 @@ def test_valid_answers_pass():
         ("ci", "gitlab", "must be one of"),
         ("logging", "false", "must be a boolean"),
         ("snapstart", "yes", "must be a boolean"),
+        ("build_method", "make", "must be one of"),
     ],
 )
 def test_invalid_answer_names_variable_value_and_rule(variable, value, rule):
@@ -142,11 +143,20 @@ def test_prune_removes_unselected_paths_and_is_idempotent(tmp_path):
     assert not (tmp_path / ".github").exists()
 
 
+MAKEFILE_BUILD = [
+    "hello_world/Makefile",
+    "hello_world/build_function.py",
+    "tests/unit/test_build_function.py",
+]
+
+
 def test_unselected_paths_for_defaults_and_all_off():
-    assert post_gen.unselected_paths(VALID) == []
+    assert post_gen.unselected_paths(VALID) == MAKEFILE_BUILD
+    assert post_gen.unselected_paths({**VALID, "build_method": "makefile"}) == []
     all_off = {**VALID, **{k: False for k in BOOLEANS}, "ci": "none"}
     assert sorted(post_gen.unselected_paths(all_off)) == [
         ".github",
+        *MAKEFILE_BUILD,
         "tests/unit/test_logging.py",
         "tests/unit/test_metrics.py",
         "tests/unit/test_tracing.py",
