@@ -35,13 +35,15 @@ def runtime_python() -> str | None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["pip", "layer"])
-def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, source):
+def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, tmp_path, source):
     python = runtime_python()
     if python is None or shutil.which("make") is None:
         pytest.skip(f"sam build with build_method=makefile needs make and {RUNTIME}")
-    project = baked_project(
+    baked = baked_project(
         bake, {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
     )
+    # Built in a copy: the bake is shared, and test_generation checks its files.
+    project = shutil.copytree(baked, tmp_path / baked.name)
     env = {
         **os.environ,
         "SAM_CLI_TELEMETRY": "0",
