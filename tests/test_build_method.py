@@ -72,5 +72,5 @@ def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, tmp_path, source
     ]
     assert missing == []
     pyc = (artifact / "__pycache__" / f"app.{TAG}.pyc").read_bytes()
-    # PEP 552 flags: hash-based, source not checked.
-    assert int.from_bytes(pyc[4:8], "little") == 0b01
+    # PEP 552 flags: hash-based, checked against the source.
+    assert int.from_bytes(pyc[4:8], "little") == 0b11

@@ -69,7 +69,7 @@ def test_requirement_names_skip_comments_and_options():
     assert build_function.requirement_names(lines) == {"foo-bar"}
 
 
-def test_bytecode_is_unchecked_hash_for_this_python(tmp_path):
+def test_bytecode_is_checked_hash_for_this_python(tmp_path):
     (tmp_path / "module.py").write_text("VALUE = 1\n", encoding="utf-8")
 
     assert build_function.compile_bytecode(tmp_path)
@@ -78,5 +78,5 @@ def test_bytecode_is_unchecked_hash_for_this_python(tmp_path):
     assert pyc.name == f"module.{sys.implementation.cache_tag}.pyc"
     header = pyc.read_bytes()[:8]
     assert header[:4] == importlib.util.MAGIC_NUMBER
-    # PEP 552 flags: bit 0 hash-based, bit 1 check_source (unset: unchecked).
-    assert int.from_bytes(header[4:8], "little") == 0b01
+    # PEP 552 flags: bit 0 hash-based, bit 1 check_source.
+    assert int.from_bytes(header[4:8], "little") == 0b11
