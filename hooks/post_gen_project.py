@@ -21,6 +21,13 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
     "logging": {True: ("tests/unit/test_logging.py",)},
     "tracing": {True: ("tests/unit/test_tracing.py",)},
     "metrics": {True: ("tests/unit/test_metrics.py",)},
+    "build_method": {
+        "makefile": (
+            "hello_world/Makefile",
+            "hello_world/build_function.py",
+            "tests/unit/test_build_function.py",
+        )
+    },
     "ci": {"github": (".github",)},
 }
 

@@ -24,9 +24,12 @@ CHOICES = {
     "runtime": ("python3.13", "python3.14", "python3.12", "python3.11"),
     "architecture": ("arm64", "x86_64"),
     "powertools_source": ("pip", "layer"),
+    "build_method": ("pip", "makefile"),
     "ci": ("github", "none"),
 }
-BOOLEANS = ("logging", "tracing", "metrics")
+BOOLEANS = ("logging", "tracing", "metrics", "snapstart")
+# Lambda SnapStart for Python exists from python3.12 on.
+SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Cookiecutter renders answers as Jinja before this hook runs; delimiters that are
@@ -142,6 +145,12 @@ def validate(answers: dict) -> None:
             raise InvalidAnswer(variable, value, "must be a boolean (true or false)")
     if answers["metrics"]:
         check_metrics_namespace(answers.get("metrics_namespace"))
+    if answers["snapstart"] and answers["runtime"] not in SNAPSTART_RUNTIMES:
+        raise InvalidAnswer(
+            "snapstart",
+            True,
+            f"needs runtime python3.12 or newer (runtime is {answers['runtime']})",
+        )
 
 
 def main() -> int:

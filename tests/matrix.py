@@ -26,8 +26,19 @@ DEFAULTS = {
 # Options that change which files exist or what they contain, in matrix order.
 MATRIX_KEYS = [k for k in PUBLIC_KEYS if k in CHOICES or k in BOOLEANS]
 # The options whose generated tests differ: each of these combinations runs its own
-# generated test suite (runtime, architecture and ci do not change the Python).
-CODE_KEYS = [*BOOLEANS, "powertools_source"]
+# generated test suite (runtime, architecture, ci and snapstart do not change the
+# Python or its tests). A new option enters by default.
+NO_CODE_KEYS = ("runtime", "architecture", "ci", "snapstart")
+CODE_KEYS = [k for k in MATRIX_KEYS if k not in NO_CODE_KEYS]
+# Runtimes that offer Lambda SnapStart for Python.
+SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
+
+
+def supported(answers: dict) -> bool:
+    """Whether the pre-gen hook accepts this combination (tests/test_bad_answers.py
+    checks the ones it rejects)."""
+    answers = {**DEFAULTS, **answers}
+    return not (answers["snapstart"] and answers["runtime"] not in SNAPSTART_RUNTIMES)
 
 
 def values(key: str) -> list:
@@ -48,19 +59,21 @@ def combination_id(answers: dict) -> str:
 
 
 def full_matrix() -> list[dict]:
-    """Every combination of every choice and boolean."""
-    return [
+    """Every supported combination of every choice and boolean."""
+    combinations = (
         dict(zip(MATRIX_KEYS, combo, strict=True))
         for combo in itertools.product(*(values(k) for k in MATRIX_KEYS))
-    ]
+    )
+    return [answers for answers in combinations if supported(answers)]
 
 
 def code_matrix() -> list[dict]:
     """Every combination of the options that change the generated Python."""
-    return [
+    combinations = (
         {**DEFAULTS, **dict(zip(CODE_KEYS, combo, strict=True))}
         for combo in itertools.product(*(values(k) for k in CODE_KEYS))
-    ]
+    )
+    return [answers for answers in combinations if supported(answers)]
 
 
 def quick_matrix() -> list[dict]:
@@ -78,4 +91,4 @@ def quick_matrix() -> list[dict]:
     for key in MATRIX_KEYS:
         for value in values(key)[1:]:
             subset.append({**DEFAULTS, key: value})
-    return subset
+    return [answers for answers in subset if supported(answers)]

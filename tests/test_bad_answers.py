@@ -93,6 +93,7 @@ HOOK_REJECTS = {
     "namespace-chars": ({"metrics_namespace": "bad*chars"}, "metrics_namespace"),
     "namespace-256-chars": ({"metrics_namespace": "n" * 256}, "metrics_namespace"),
     "boolean-as-number": ({"logging": 1}, "logging"),
+    "snapstart-python3.11": ({"snapstart": True, "runtime": "python3.11"}, "snapstart"),
 }
 # The CLI passes strings, and no NUL byte: the other cases are for the API only.
 # A few run in the fast loop, the rest are marked slow (a process each).

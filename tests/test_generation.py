@@ -62,6 +62,12 @@ def expected_files(answers: dict) -> set[str]:
         files.add("tests/unit/test_tracing.py")
     if answers["metrics"]:
         files.add("tests/unit/test_metrics.py")
+    if answers["build_method"] == "makefile":
+        files |= {
+            "hello_world/Makefile",
+            "hello_world/build_function.py",
+            "tests/unit/test_build_function.py",
+        }
     if answers["ci"] == "github":
         files.add(".github/workflows/ci.yml")
     return files

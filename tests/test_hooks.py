@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from hooks_loader import post_gen, pre_gen
-from matrix import BOOLEANS, CHOICES, COOKIECUTTER_JSON, DEFAULTS
+from matrix import (
+    BOOLEANS,
+    CHOICES,
+    COOKIECUTTER_JSON,
+    DEFAULTS,
+    SNAPSTART_RUNTIMES,
+    supported,
+)
 
 VALID = {
     **DEFAULTS,
@@ -81,6 +88,8 @@ def test_valid_answers_pass():
         ("logging", "false", "must be a boolean"),
         ("tracing", 1, "must be a boolean"),
         ("metrics", None, "must be a boolean"),
+        ("snapstart", "yes", "must be a boolean"),
+        ("build_method", "make", "must be one of"),
     ],
 )
 def test_invalid_answer_names_variable_value_and_rule(variable, value, rule):
@@ -120,6 +129,31 @@ def test_a_name_without_ascii_letters_or_digits_needs_a_slug():
 )
 def test_free_text_names_are_accepted_as_data(name):
     pre_gen.validate({**VALID, "project_name": name, "description": name})
+
+
+def test_snapstart_needs_python_3_12_or_newer():
+    with pytest.raises(pre_gen.InvalidAnswer) as raised:
+        pre_gen.validate({**VALID, "snapstart": True, "runtime": "python3.11"})
+    message = str(raised.value)
+    assert message == (
+        "snapstart=true: needs runtime python3.12 or newer (runtime is python3.11)"
+    )
+    for runtime in ("python3.12", "python3.13", "python3.14"):
+        pre_gen.validate({**VALID, "snapstart": True, "runtime": runtime})
+    pre_gen.validate({**VALID, "snapstart": False, "runtime": "python3.11"})
+
+
+def test_matrix_skips_exactly_what_the_hook_rejects():
+    assert set(pre_gen.SNAPSTART_RUNTIMES) == set(SNAPSTART_RUNTIMES)
+    for runtime in CHOICES["runtime"]:
+        for snapstart in (True, False):
+            answers = {**VALID, "runtime": runtime, "snapstart": snapstart}
+            try:
+                pre_gen.validate(answers)
+                accepted = True
+            except pre_gen.InvalidAnswer:
+                accepted = False
+            assert supported(answers) == accepted, answers
 
 
 def test_namespace_is_not_checked_without_metrics():
@@ -175,11 +209,20 @@ def test_prune_removes_unselected_paths_and_is_idempotent(tmp_path):
     assert not (tmp_path / ".github").exists()
 
 
+MAKEFILE_BUILD = [
+    "hello_world/Makefile",
+    "hello_world/build_function.py",
+    "tests/unit/test_build_function.py",
+]
+
+
 def test_unselected_paths_for_defaults_and_all_off():
-    assert post_gen.unselected_paths(VALID) == []
+    assert post_gen.unselected_paths(VALID) == MAKEFILE_BUILD
+    assert post_gen.unselected_paths({**VALID, "build_method": "makefile"}) == []
     all_off = {**VALID, **{k: False for k in BOOLEANS}, "ci": "none"}
     assert sorted(post_gen.unselected_paths(all_off)) == [
         ".github",
+        *MAKEFILE_BUILD,
         "tests/unit/test_logging.py",
         "tests/unit/test_metrics.py",
         "tests/unit/test_tracing.py",

@@ -56,9 +56,6 @@ def greeting(name: str) -> dict[str, str]:
 
 
 @app.get("/hello")
-{% if T %}
-@tracer.capture_method
-{% endif %}
 def hello() -> dict[str, str]:
 {% if T %}
     tracer.put_annotation(key="User", value="unknown")
@@ -74,9 +71,6 @@ def hello() -> dict[str, str]:
 
 
 @app.get("/hello/<name>")
-{% if T %}
-@tracer.capture_method
-{% endif %}
 def hello_name(name: str) -> dict[str, str]:
 {% if T %}
     tracer.put_annotation(key="User", value=name)
@@ -120,7 +114,10 @@ def json_response(status: HTTPStatus, message: str) -> Response:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 {% endif %}
 {% if T %}
-@tracer.capture_lambda_handler
+# One subsegment per invocation (a route adds its annotation to it: a second
+# subsegment per route costs ~25% of a warm invoke and tells nothing more), and
+# no response bodies copied into X-Ray metadata.
+@tracer.capture_lambda_handler(capture_response=False)
 {% endif %}
 {% if M %}
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -1,0 +1,7 @@
+"""The floor: the least a Python function behind API Gateway can do."""
+
+import json
+
+
+def lambda_handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"message": "hello world"})}

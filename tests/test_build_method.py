@@ -1,0 +1,76 @@
+"""build_method=makefile: the real `sam build` runs the generated Makefile and
+build_function.py, and the artifact holds what the option promises: bytecode for
+the runtime's Python next to every module, and no boto3/botocore (Lambda's runtime
+has them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import baked_project, run, tool
+from matrix import DEFAULTS
+
+RUNTIME = DEFAULTS["runtime"]
+TAG = "cpython-" + RUNTIME.removeprefix("python").replace(".", "")
+
+
+def runtime_python() -> str | None:
+    """A working python3.X for the default runtime: on PATH, else pyenv's."""
+    candidates = [shutil.which(RUNTIME)]
+    if shutil.which("pyenv"):
+        root = run(["pyenv", "root"]).stdout.strip()
+        version = RUNTIME.removeprefix("python")
+        found = Path(root).glob(f"versions/{version}*/bin/{RUNTIME}")
+        candidates += sorted(map(str, found))
+    for candidate in filter(None, candidates):
+        if run([candidate, "-c", "pass"]).returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["pip", "layer"])
+def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, tmp_path, source):
+    python = runtime_python()
+    if python is None or shutil.which("make") is None:
+        pytest.skip(f"sam build with build_method=makefile needs make and {RUNTIME}")
+    baked = baked_project(
+        bake, {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
+    )
+    # Built in a copy: the bake is shared, and test_generation checks its files.
+    project = shutil.copytree(baked, tmp_path / baked.name)
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    built = subprocess.run(
+        [tool("sam"), "build", "--no-cached"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    artifact = project / ".aws-sam" / "build" / "HelloWorldFunction"
+
+    top = {p.name for p in artifact.iterdir()}
+    assert "app.py" in top
+    assert not top & {"Makefile", "build_function.py", "botocore", "boto3", "urllib3"}
+    if source == "pip":
+        assert {"aws_lambda_powertools", "aws_xray_sdk", "jmespath"} <= top
+    missing = [
+        p
+        for p in artifact.rglob("*.py")
+        if not (p.parent / "__pycache__" / f"{p.stem}.{TAG}.pyc").exists()
+    ]
+    assert missing == []
+    pyc = (artifact / "__pycache__" / f"app.{TAG}.pyc").read_bytes()
+    # PEP 552 flags: hash-based, checked against the source.
+    assert int.from_bytes(pyc[4:8], "little") == 0b11
