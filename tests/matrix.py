@@ -92,3 +92,19 @@ def quick_matrix() -> list[dict]:
         for value in values(key)[1:]:
             subset.append({**DEFAULTS, key: value})
     return [answers for answers in subset if supported(answers)]
+
+
+def matrix_params() -> list:
+    """The full matrix as pytest parameters with readable ids: the quick subset runs
+    in the fast loop, every other combination is marked slow."""
+    import pytest
+
+    quick = {combination_id(a) for a in quick_matrix()}
+    return [
+        pytest.param(
+            answers,
+            id=combination_id(answers),
+            marks=() if combination_id(answers) in quick else pytest.mark.slow,
+        )
+        for answers in full_matrix()
+    ]

@@ -12,17 +12,9 @@ import re
 import pytest
 
 from conftest import baked_project, run
-from matrix import ROOT, combination_id, full_matrix, quick_matrix
+from matrix import ROOT, matrix_params
 
-QUICK_IDS = {combination_id(a) for a in quick_matrix()}
-COMBINATIONS = [
-    pytest.param(
-        answers,
-        id=combination_id(answers),
-        marks=() if combination_id(answers) in QUICK_IDS else pytest.mark.slow,
-    )
-    for answers in full_matrix()
-]
+COMBINATIONS = matrix_params()
 TRAILING_WHITESPACE = re.compile(rb"[ \t]+$", re.MULTILINE)
 
 

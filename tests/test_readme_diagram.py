@@ -15,17 +15,9 @@ import re
 import pytest
 
 from conftest import baked_project
-from matrix import combination_id, full_matrix, quick_matrix
+from matrix import matrix_params
 
-QUICK_IDS = {combination_id(a) for a in quick_matrix()}
-COMBINATIONS = [
-    pytest.param(
-        answers,
-        id=combination_id(answers),
-        marks=() if combination_id(answers) in QUICK_IDS else pytest.mark.slow,
-    )
-    for answers in full_matrix()
-]
+COMBINATIONS = matrix_params()
 
 MERMAID_BLOCK = re.compile(r"^```mermaid\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 # id(["label"]) stadium, id[("label")] cylinder, id["label"] box.

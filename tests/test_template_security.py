@@ -15,17 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import baked_project, isolated_tool, run
-from matrix import combination_id, full_matrix, quick_matrix
+from matrix import combination_id, matrix_params, quick_matrix
 
-QUICK_IDS = {combination_id(a) for a in quick_matrix()}
-COMBINATIONS = [
-    pytest.param(
-        answers,
-        id=combination_id(answers),
-        marks=() if combination_id(answers) in QUICK_IDS else pytest.mark.slow,
-    )
-    for answers in full_matrix()
-]
+COMBINATIONS = matrix_params()
 
 
 @pytest.fixture(scope="session")
