@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import baked_project, run, tool
+from conftest import run, tool, working_copy
 from matrix import DEFAULTS
 
 RUNTIME = DEFAULTS["runtime"]
@@ -39,11 +39,8 @@ def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, tmp_path, source
     python = runtime_python()
     if python is None or shutil.which("make") is None:
         pytest.skip(f"sam build with build_method=makefile needs make and {RUNTIME}")
-    baked = baked_project(
-        bake, {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
-    )
-    # Built in a copy: the bake is shared, and test_generation checks its files.
-    project = shutil.copytree(baked, tmp_path / baked.name)
+    answers = {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
+    project = working_copy(bake, answers, tmp_path)
     env = {
         **os.environ,
         "SAM_CLI_TELEMETRY": "0",
