@@ -97,8 +97,9 @@ def check_service_name(value: object) -> None:
             "must start with a letter or digit and contain only letters, digits, "
             "'.', '_' and '-'",
         )
-    if len(value) > 100:
-        raise InvalidAnswer("service_name", value, "must be at most 100 characters")
+    # As long as the longest slug, from which it is derived by default.
+    if len(value) > 128:
+        raise InvalidAnswer("service_name", value, "must be at most 128 characters")
 
 
 def check_metrics_namespace(value: object) -> None:

@@ -87,7 +87,7 @@ HOOK_REJECTS = {
     "slug-not-a-stack-name": ({"project_slug": "1service"}, "project_slug"),
     "slug-129-chars": ({"project_slug": "s" * 129}, "project_slug"),
     "service-space": ({"service_name": "bad name"}, "service_name"),
-    "service-101-chars": ({"service_name": "s" * 101}, "service_name"),
+    "service-129-chars": ({"service_name": "s" * 129}, "service_name"),
     "namespace-aws": ({"metrics_namespace": "AWS/Lambda"}, "metrics_namespace"),
     "namespace-aws-lower": ({"metrics_namespace": "aws/lambda"}, "metrics_namespace"),
     "namespace-chars": ({"metrics_namespace": "bad*chars"}, "metrics_namespace"),
@@ -214,6 +214,9 @@ INJECTIONS = {
     "backslashes": '\\"; touch executed; echo \\',
     "shell": "$(touch executed) `touch executed`",
     "escapes": "\\u0022 \\x22 \\\\ \\n \\",
+    # Not code, but the same path: non-ASCII text must read back exactly too (a
+    # JSON-escaped emoji is a surrogate pair, which YAML rejects).
+    "unicode": "Caf\u00e9 \u65e5\u672c\u8a9e \U0001f680 it's",
 }
 
 

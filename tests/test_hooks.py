@@ -73,7 +73,7 @@ def test_valid_answers_pass():
         ("service_name", "", "only letters"),
         ("service_name", "-lead", "only letters"),
         ("service_name", "a/b", "only letters"),
-        ("service_name", "s" * 101, "at most 100"),
+        ("service_name", "s" * 129, "at most 128"),
         ("metrics_namespace", "aws/lower", "must not start with 'AWS/'"),
         ("metrics_namespace", "   ", "must not be empty"),
         ("metrics_namespace", "caf\u00e9", "CloudWatch namespace rules"),

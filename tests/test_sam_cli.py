@@ -169,13 +169,14 @@ def test_sam_validate_lint_in_process(bake, in_process_validator, answers):
 
 def build_matrix() -> list[dict]:
     """logging x tracing x metrics x powertools_source x architecture on the
-    default runtime, then the defaults on every other runtime."""
+    default runtime, then the defaults on every other runtime and with SnapStart
+    (build_method=makefile has its own build tests in test_build_method.py)."""
     keys = ["logging", "tracing", "metrics", "powertools_source", "architecture"]
     combinations = [{**DEFAULTS}]
     for key in keys:
         combinations = [{**c, key: v} for c in combinations for v in values(key)]
     others = [{**DEFAULTS, "runtime": r} for r in values("runtime")[1:]]
-    return combinations + others
+    return [*combinations, *others, {**DEFAULTS, "snapstart": True}]
 
 
 BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]

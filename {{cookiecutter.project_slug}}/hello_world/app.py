@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import (
     Response,
     content_types,
 )
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 {% if L %}
 from aws_lambda_powertools.logging import correlation_paths
 {% endif %}
@@ -24,7 +24,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 {% endif %}
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+{% if L or T or M %}
 # Settings come from the POWERTOOLS_* environment variables in template.yaml.
+{% endif %}
 {% if L %}
 logger = Logger()
 {% else %}
@@ -98,6 +100,13 @@ def not_found(error: NotFoundError) -> Response:
     return json_response(HTTPStatus.NOT_FOUND, "Not found")
 
 
+@app.exception_handler(ServiceError)
+def http_error(error: ServiceError) -> Response:
+    # Powertools' HTTP errors (raise BadRequestError("...") in a route) keep their
+    # status and message; the catch-all below would otherwise make them 500s.
+    return json_response(error.status_code, error.msg)
+
+
 @app.exception_handler(Exception)
 def unexpected_error(error: Exception) -> Response:
     # Log the exception with its traceback; the client gets no internals.
@@ -108,7 +117,7 @@ def unexpected_error(error: Exception) -> Response:
     return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
 
 
-def json_response(status: HTTPStatus, message: str) -> Response:
+def json_response(status: int, message: str) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,

@@ -30,7 +30,15 @@ import sys
 from pathlib import Path
 
 PYTHON = ({{ cookiecutter.runtime | replace("python", "") | replace(".", ", ") }})
-PLATFORM = "manylinux2014_{{ "aarch64" if cookiecutter.architecture == "arm64" else "x86_64" }}"
+{% set machine = "aarch64" if cookiecutter.architecture == "arm64" else "x86_64" %}
+# The wheels Lambda's OS loads: {{ "Amazon Linux 2 (glibc 2.26)" if cookiecutter.runtime == "python3.11" else "Amazon Linux 2023 (glibc 2.34)" }}.
+PLATFORMS = [
+{% if cookiecutter.runtime != "python3.11" %}
+    "manylinux_2_34_{{ machine }}",
+    "manylinux_2_28_{{ machine }}",
+{% endif %}
+    "manylinux2014_{{ machine }}",
+]
 # What Lambda's Python runtime ships: left out unless requirements.txt names them.
 PROVIDED_BY_RUNTIME = {"boto3", "botocore", "s3transfer"}
 HERE = Path(__file__).resolve().parent
@@ -120,8 +128,7 @@ def install(requirements: Path, target: Path) -> None:
         str(requirements),
         "--target",
         str(target),
-        "--platform",
-        PLATFORM,
+        *(argument for p in PLATFORMS for argument in ("--platform", p)),
         "--implementation",
         "cp",
         "--python-version",

@@ -6,6 +6,7 @@ import logging
 
 {% endif %}
 import pytest
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,8 +44,8 @@ def test_unknown_route_is_404_json(lambda_context, path):
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_unknown_method_on_a_known_route_is_404_json(lambda_context, method):
-    # Only GET is routed. Deployed, API Gateway answers other methods itself
-    # (403 "Missing Authentication Token") before the function runs.
+    # Only GET is routed. Deployed, API Gateway answers other methods itself,
+    # with the same JSON 404 (GatewayResponses in template.yaml).
     event = load_event("hello_name")
     event["httpMethod"] = method
     event["requestContext"]["httpMethod"] = method
@@ -137,6 +138,17 @@ def test_unhandled_error_is_500_without_internals(monkeypatch, lambda_context):
     status, body = call(load_event("hello_name"), lambda_context)
 
     assert (status, body) == (500, {"message": "Internal server error"})
+
+
+def test_powertools_http_errors_keep_their_status(monkeypatch, lambda_context):
+    def reject(name):
+        raise BadRequestError("name is too long")
+
+    monkeypatch.setattr(app, "greeting", reject)
+
+    status, body = call(load_event("hello_name"), lambda_context)
+
+    assert (status, body) == (400, {"message": "name is too long"})
 {% if not L %}
 
 
@@ -154,6 +166,7 @@ def test_unhandled_error_is_logged(monkeypatch, lambda_context, caplog):
     assert record.exc_info[0] is RuntimeError
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_credentials_are_not_logged(lambda_context, caplog):
     event = load_event("hello")
     del event["httpMethod"]
