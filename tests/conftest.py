@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -160,3 +161,27 @@ def isolated_tool(name: str) -> str:
     version = run([str(executable), "--version"])
     assert TOOL_PINS[name] in version.stdout, (version.stdout, TOOL_PINS[name])
     return str(executable)
+
+
+@functools.cache
+def interpreter(runtime: str) -> str | None:
+    """The first working `pythonX.Y` on PATH, searched the way sam build does.
+    A pyenv shim for a version that is not enabled exists but fails to run."""
+    name = runtime  # "python3.13"
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / name
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        probe = run(
+            [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == name[len("python") :]:
+            return str(candidate)
+    return None
+
+
+def require_interpreter(runtime: str) -> str:
+    python = interpreter(runtime)
+    if python is None:
+        pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
+    return python

@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CACHE, baked_project, clean_environment, run, tool
+from conftest import (
+    CACHE,
+    baked_project,
+    clean_environment,
+    require_interpreter,
+    run,
+    tool,
+)
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -180,30 +187,6 @@ def build_matrix() -> list[dict]:
 
 
 BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]
-
-
-@functools.cache
-def interpreter(runtime: str) -> str | None:
-    """The first working `pythonX.Y` on PATH, searched the way sam build does.
-    A pyenv shim for a version that is not enabled exists but fails to run."""
-    name = runtime  # "python3.13"
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = Path(directory or ".") / name
-        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
-            continue
-        probe = run(
-            [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == name[len("python") :]:
-            return str(candidate)
-    return None
-
-
-def require_interpreter(runtime: str) -> str:
-    python = interpreter(runtime)
-    if python is None:
-        pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
-    return python
 
 
 class SamBuilds:
