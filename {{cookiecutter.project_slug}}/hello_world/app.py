@@ -55,6 +55,26 @@ app = APIGatewayRestResolver(serializer=json_without_markup)
 def greeting(name: str) -> dict[str, str]:
     """The body both routes return: the place for your business logic."""
     return {"message": f"hello {name}!"}
+{% if L or T or M %}
+
+
+def observe(route: str{{ ", user: str" if T else "" }}) -> None:
+    """What each route records{{ " in its own X-Ray subsegment" if T else "" }}."""
+{% if T %}
+    # Annotations are indexed: search traces by route and by name with them.
+    tracer.put_annotation(key="Route", value=route)
+    tracer.put_annotation(key="User", value=user)
+{% endif %}
+{% if L %}
+    logger.info("Greeting", extra={"route": route})
+{% endif %}
+{% if M %}
+    # One dimension set per invocation: every metric flushed with this one
+    # (UnhandledErrors too, should the route then fail) carries the route.
+    metrics.add_dimension(name="route", value=route)
+    metrics.add_metric(name="Greetings", unit=MetricUnit.Count, value=1)
+{% endif %}
+{% endif %}
 
 
 @app.get("/hello")
@@ -62,15 +82,8 @@ def greeting(name: str) -> dict[str, str]:
 @tracer.capture_method(capture_response=False)
 {% endif %}
 def hello() -> dict[str, str]:
-{% if T %}
-    tracer.put_annotation(key="User", value="unknown")
-{% endif %}
-{% if L %}
-    logger.info("Greeting", extra={"route": "/hello"})
-{% endif %}
-{% if M %}
-    metrics.add_dimension(name="route", value="/hello")
-    metrics.add_metric(name="Greetings", unit=MetricUnit.Count, value=1)
+{% if L or T or M %}
+    observe("/hello"{{ ', user="unknown"' if T else "" }})
 {% endif %}
     return greeting("unknown")
 
@@ -80,15 +93,8 @@ def hello() -> dict[str, str]:
 @tracer.capture_method(capture_response=False)
 {% endif %}
 def hello_name(name: str) -> dict[str, str]:
-{% if T %}
-    tracer.put_annotation(key="User", value=name)
-{% endif %}
-{% if L %}
-    logger.info("Greeting", extra={"route": "/hello/<name>"})
-{% endif %}
-{% if M %}
-    metrics.add_dimension(name="route", value="/hello/<name>")
-    metrics.add_metric(name="Greetings", unit=MetricUnit.Count, value=1)
+{% if L or T or M %}
+    observe("/hello/<name>"{{ ", user=name" if T else "" }})
 {% endif %}
     return greeting(name)
 
