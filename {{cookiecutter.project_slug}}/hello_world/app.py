@@ -6,6 +6,7 @@ import json
 import logging
 {% endif %}
 from http import HTTPStatus
+from urllib.parse import unquote
 
 {% if L or T or M %}
 from aws_lambda_powertools import {{ ["Logger" if L else "", "Metrics" if M else "", "Tracer" if T else ""] | select | join(", ") }}
@@ -93,6 +94,9 @@ def hello() -> dict[str, str]:
 @tracer.capture_method(capture_response=False)
 {% endif %}
 def hello_name(name: str) -> dict[str, str]:
+    # API Gateway REST passes the path still percent-encoded: decode it as a URL
+    # path is decoded ("+" stays a plus, invalid UTF-8 becomes U+FFFD).
+    name = unquote(name)
 {% if L or T or M %}
     observe("/hello/<name>"{{ ", user=name" if T else "" }})
 {% endif %}

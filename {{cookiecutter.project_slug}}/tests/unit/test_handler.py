@@ -1,5 +1,7 @@
 """The API's behaviour: routes, bodies and error responses."""
 
+from urllib.parse import quote
+
 import pytest
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +29,14 @@ def test_hello_name_greets_by_name(lambda_context):
     assert call(load_event("hello_name"), lambda_context) == (
         200,
         {"message": "hello world!"},
+    )
+
+
+def test_a_percent_encoded_name_is_greeted_decoded(lambda_context):
+    # API Gateway passes the path as the client sent it: /hello/Jos%C3%A9%20Smith.
+    assert call(load_event("hello_encoded_name"), lambda_context) == (
+        200,
+        {"message": "hello Jos\u00e9 Smith!"},
     )
 
 
@@ -79,40 +89,81 @@ def test_missing_request_context_is_still_routed(lambda_context):
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("segment", "name"),
     [
-        "%3Cscript%3E",
-        "a%2Fb",
-        "<img src=x onerror=alert(1)>",
-        "a&b",
-        pytest.param("x" * 5000, id="5000-characters"),
-        "caf\u00e9",
+        ("John%20Smith", "John Smith"),
+        ("a+b", "a+b"),  # a plus sign in a path is a plus, not a space
+        ("%", "%"),  # not an escape: kept
+        ("%zz", "%zz"),
+        ("%E0%A4%A", "\ufffd%A"),  # truncated UTF-8, then an incomplete escape
+        ("%FF", "\ufffd"),  # not UTF-8 at all
+        ("%2F", "/"),  # an encoded slash belongs to the name
+        ("%2541", "%41"),  # decoded once, never twice
+        ("%3Cscript%3E", "<script>"),
+        ("<img src=x onerror=alert(1)>", "<img src=x onerror=alert(1)>"),
+        ("a&b", "a&b"),
+        pytest.param("x" * 5000, "x" * 5000, id="5000-characters"),
     ],
 )
-def test_names_are_returned_as_received_in_valid_json(lambda_context, name):
-    # Percent-encoded names are not decoded: the body holds what the path held.
-    assert call(event_for_name(name), lambda_context) == (
+def test_names_are_decoded_as_a_url_path_is(lambda_context, segment, name):
+    assert call(event_for_name(segment), lambda_context) == (
         200,
         {"message": f"hello {name}!"},
     )
 
 
 def test_markup_in_a_name_is_escaped_in_the_body(lambda_context):
-    response = app.lambda_handler(event_for_name("<b>&"), lambda_context)
-    assert response["body"] == '{"message":"hello \\u003cb\\u003e\\u0026!"}'
+    for segment in ("<b>&", "%3Cb%3E%26"):
+        response = app.lambda_handler(event_for_name(segment), lambda_context)
+        assert response["body"] == '{"message":"hello \\u003cb\\u003e\\u0026!"}'
 
 
-# What a path segment can hold once API Gateway has parsed the URL: any text but
-# control characters; plus short names made of URL and markup metacharacters.
-NAMES = st.text(
-    st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1, max_size=300
-) | st.text(alphabet="<>&\"'%/\\{}$`;: ", min_size=1, max_size=20)
+# A path segment as a client sends it: pieces of any text, percent-encoded as HTTP
+# clients encode them (every byte but unreserved characters), and escapes that are
+# malformed or easily mistaken, each with the text it must decode to. "~" ends an
+# incomplete escape as any character that is not a hex digit would.
+ENCODED_TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40).map(
+    lambda text: (quote(text, safe=""), text)
+)
+ODD_ESCAPES = st.sampled_from(
+    [
+        ("%~", "%~"),
+        ("%zz", "%zz"),
+        ("%E0%A4%A~", "\ufffd%A~"),
+        ("%C3~", "\ufffd~"),
+        ("%2F", "/"),
+        ("%2541", "%41"),
+        ("+", "+"),
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(ENCODED_TEXT | ODD_ESCAPES, min_size=1, max_size=8))
+def test_any_name_a_client_sends_is_greeted_decoded(pieces):
+    segment = "".join(sent for sent, _ in pieces)
+    name = "".join(decoded for _, decoded in pieces)
+
+    assert call(event_for_name(segment), FakeLambdaContext()) == (
+        200,
+        {"message": f"hello {name}!"},
+    )
+
+
+# Unencoded text in the path (what a hand-made event may hold): any text but
+# control characters and "%", which the test above covers; plus short names made
+# of URL and markup metacharacters.
+RAW_NAMES = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc"], exclude_characters="%"),
+    min_size=1,
+    max_size=300,
+) | st.text(alphabet="<>&\"'/\\{}$`;: +", min_size=1, max_size=20)
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=NAMES)
-def test_any_name_gets_a_json_answer(name):
+@given(name=RAW_NAMES)
+def test_any_unencoded_name_gets_a_json_answer(name):
     status, body = call(event_for_name(name), FakeLambdaContext())
 
     # The resolver ignores trailing slashes: "/hello/a/" is "/hello/a".
