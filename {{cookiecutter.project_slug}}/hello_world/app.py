@@ -107,6 +107,9 @@ def hello_name(name: str) -> dict[str, str]:
 def not_found(error: NotFoundError) -> Response:
     # Registered explicitly: the catch-all handler below would otherwise turn
     # every unknown route into a 500.
+{% if M %}
+    metrics.add_metric(name="NotFound", unit=MetricUnit.Count, value=1)
+{% endif %}
     return json_response(HTTPStatus.NOT_FOUND, "Not found")
 
 
@@ -153,6 +156,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         # Not an API Gateway REST request (no httpMethod or path, not even a dict):
         # nothing can be routed, but the caller still gets JSON, never a raw error.
         logger.exception("Malformed event")
+{% if M %}
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+{% endif %}
         response = {
             "statusCode": HTTPStatus.BAD_REQUEST.value,
             "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},

@@ -40,13 +40,11 @@ def test_a_percent_encoded_name_is_greeted_decoded(lambda_context):
     )
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @pytest.mark.parametrize("path", ["/", "/hello/world/again", "/goodbye"])
 def test_unknown_route_is_404_json(lambda_context, path):
     assert call(event_for_path(path), lambda_context) == (404, {"message": "Not found"})
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_unknown_method_on_a_known_route_is_404_json(lambda_context, method):
     # Only GET is routed. Deployed, API Gateway answers other methods itself,
@@ -63,7 +61,6 @@ def without(key: str) -> dict:
     return event
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @pytest.mark.parametrize(
     "event",
     [
@@ -160,7 +157,6 @@ RAW_NAMES = st.text(
 ) | st.text(alphabet="<>&\"'/\\{}$`;: +", min_size=1, max_size=20)
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=RAW_NAMES)
 def test_any_unencoded_name_gets_a_json_answer(name):
@@ -209,7 +205,6 @@ def test_unhandled_error_is_logged(monkeypatch, lambda_context, log_records):
     assert record.exc_info[0] is RuntimeError
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_credentials_are_not_logged(lambda_context, log_records):
     event = load_event("hello")
     del event["httpMethod"]

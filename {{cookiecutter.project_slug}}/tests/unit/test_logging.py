@@ -58,7 +58,6 @@ def with_credentials(event: dict) -> dict:
     return event
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_events_and_credentials_are_not_logged(lambda_context, log_lines):
     call(with_credentials(load_event("hello")), lambda_context)
     # A malformed event is logged as an error: still without the event.
