@@ -34,7 +34,9 @@ logger = Logger()
 logger = logging.getLogger(__name__)
 {% endif %}
 {% if T %}
-tracer = Tracer()
+# patch_modules: the libraries whose calls X-Ray records. None yet: this code
+# calls none, and each one named is imported at cold start (see the README).
+tracer = Tracer(patch_modules=())
 {% endif %}
 {% if M %}
 metrics = Metrics()
