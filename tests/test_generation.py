@@ -25,6 +25,7 @@ ALWAYS = {
     ".gitignore",
     "README.md",
     "events/hello.json",
+    "events/hello_encoded_name.json",
     "events/hello_name.json",
     "hello_world/app.py",
     "hello_world/requirements.txt",

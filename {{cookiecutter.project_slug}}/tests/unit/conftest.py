@@ -2,10 +2,8 @@
 {% set M = cookiecutter.metrics %}
 """Fixtures for the unit tests: Lambda's environment, a fake context, real events."""
 
-{% if L %}
-import io
-{% endif %}
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,24 +82,28 @@ def call(event: Any, context: FakeLambdaContext) -> tuple[int, Any]:
     # Markup characters in the body are JSON escapes, never literal.
     assert not set("<>&") & set(response["body"])
     return response["statusCode"], json.loads(response["body"])
-{% if L %}
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 @pytest.fixture
-def log_lines():
-    """The JSON log records the function writes, parsed, one dict per line.
-
-    Logger keeps the stream it saw at import time, so point its handler at a
-    buffer instead of relying on capsys.
-    """
+def log_records():
+    """Every record the function's logger handles, at DEBUG, whichever logger it is:
+    Powertools Logger (which does not propagate to pytest's caplog) or the standard
+    library's."""
     import app
 
-    buffer = io.StringIO()
-    previous = app.logger.registered_handler.setStream(buffer)
-
-    def read() -> list[dict[str, Any]]:
-        return [json.loads(line) for line in buffer.getvalue().splitlines()]
-
-    yield read
-    app.logger.registered_handler.setStream(previous)
-{% endif %}
+    handler = Records()
+    level = app.logger.level
+    app.logger.addHandler(handler)
+    app.logger.setLevel(logging.DEBUG)
+    yield handler.records
+    app.logger.removeHandler(handler)
+    app.logger.setLevel(level)

@@ -1,12 +1,32 @@
 """Structured logging: one JSON object per line, with Lambda and request context."""
 
+import io
+import json
 import os
+from typing import Any
 
 import pytest
 
 import app
 
 from .conftest import call, load_event
+
+
+@pytest.fixture
+def log_lines():
+    """The JSON log records the function writes, parsed, one dict per line.
+
+    Logger keeps the stream it saw at import time, so point its handler at a
+    buffer instead of relying on capsys.
+    """
+    buffer = io.StringIO()
+    previous = app.logger.registered_handler.setStream(buffer)
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+    yield read
+    app.logger.registered_handler.setStream(previous)
 
 
 def test_log_lines_carry_service_and_request_context(
@@ -38,7 +58,6 @@ def with_credentials(event: dict) -> dict:
     return event
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_events_and_credentials_are_not_logged(lambda_context, log_lines):
     call(with_credentials(load_event("hello")), lambda_context)
     # A malformed event is logged as an error: still without the event.

@@ -10,6 +10,10 @@ import app
 
 from .conftest import call, event_for_path, load_event
 
+# Every answer records a metric, so Powertools never prints its plain-text
+# "No application metrics to publish" warning between the JSON log lines.
+pytestmark = pytest.mark.filterwarnings("error:No application metrics to publish")
+
 
 @pytest.fixture(autouse=True)
 def fresh_metrics():
@@ -75,10 +79,30 @@ def test_unhandled_errors_are_counted(monkeypatch, capsys, lambda_context):
     assert record["route"] == "/hello/<name>"
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_not_found_records_no_route_metric(capsys, lambda_context):
+def post(event: dict) -> dict:
+    event["httpMethod"] = "POST"
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "metric"),
+    [
+        pytest.param(event_for_path("/goodbye"), "NotFound", id="unknown-route"),
+        pytest.param(post(load_event("hello")), "NotFound", id="unknown-method"),
+        pytest.param({}, "MalformedEvents", id="empty-event"),
+        pytest.param(None, "MalformedEvents", id="null-event"),
+    ],
+)
+def test_error_answers_are_counted_without_a_route(
+    capsys, lambda_context, event, metric
+):
     cold_start.is_cold_start = False
 
-    call(event_for_path("/goodbye"), lambda_context)
+    call(event, lambda_context)
 
-    assert emf_records(capsys.readouterr().out) == []
+    (record,) = emf_records(capsys.readouterr().out)
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]]
+    assert directive["Metrics"] == [{"Name": metric, "Unit": "Count"}]
+    assert record[metric] == [1.0]
+    assert "route" not in record
