@@ -52,7 +52,8 @@ def prepare(subjects, python: Path, rebuild: bool):
     targets, seen, same_as, shared = [], {}, {}, {runtime}
     for subject in subjects:
         output = projects[subject] / ".aws-sam" / "build"
-        code = (build.project_digest(output / build.FUNCTION), subject.layer_bytecode)
+        source = build.project_digest(projects[subject] / "hello_world")
+        code = (source, subject.layer_bytecode)
         if code in seen:
             same_as[subject.label] = seen[code]
             continue
