@@ -130,10 +130,11 @@ def problems(data: dict, name: str) -> list[str]:
     """Why the data cannot stand for what its rows are named."""
     found = []
     if data["meta"]["defaults"] != s.DEFAULTS:
-        found.append(
+        return [
             f"results/{name}.json was measured with the defaults "
-            f"{data['meta']['defaults']}, cookiecutter.json now gives {s.DEFAULTS}"
-        )
+            f"{data['meta']['defaults']}, cookiecutter.json now gives {s.DEFAULTS}: "
+            f"measure again with `{data['meta']['command']}`"
+        ]
     for row in data["subjects"]:
         try:
             again = s.parse(row["label"])
