@@ -1,21 +1,26 @@
-"""Warm-invoke worker: started by bench/run.py with the runtime's interpreter, with
--S and the Lambda-like sys.path and environment of the cold-init runs.
+"""Warm-invoke worker: started by bench/measure.py with the runtime's interpreter,
+with -S and the sys.path and environment of the cold-init runs.
 
-usage: python3.13 -S warm.py EVENT_JSON RESULT_FD
+usage: python3.13 -S warm.py EVENT_JSON RESULT_FD [--profile CALLS TOP]
 
 Imports the handler module, invokes it once (the cold invoke, not counted) and a
-few more times (warm-up). Then, for each number N read from stdin, times N calls of
-lambda_handler on the same API Gateway event, each on its own, and writes their
-durations in nanoseconds as one JSON line to RESULT_FD. run.py sends chunks to
-every subject in turn, so that a burst of load on the machine hits all subjects
-alike. Whatever the function prints goes to run.py's choice: /dev/null.
+hundred times more (warm-up), and writes {"status": <the first status code>} to
+RESULT_FD. Then, for each number N read from stdin, times N calls of lambda_handler
+on the same API Gateway event, each on its own, and writes their durations in
+nanoseconds as one JSON line. With --profile, it instead runs CALLS calls under
+cProfile and writes {"profile": text}: the TOP functions by own time, by
+cumulative time, and own time summed by package. The function's output goes where
+measure.py sends it: /dev/null.
 """
 
 from __future__ import annotations
 
 import copy
+import cProfile
+import io
 import json
 import os
+import pstats
 import sys
 import time
 
@@ -37,6 +42,41 @@ class LambdaContext:
         return 10_000
 
 
+def profiled(handler, event: dict, calls: int, top: int) -> str:
+    context = LambdaContext()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        handler(event, context)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    out.write(f"{calls} warm invocations; times are totals over all of them\n")
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    by_package: dict[str, float] = {}
+    for (path, _, name), (_, _, own, _, _) in stats.stats.items():
+        package = package_of(path) if path != "~" else f"builtin {name}"
+        by_package[package] = by_package.get(package, 0.0) + own
+    out.write("own time by package (ms per invocation)\n")
+    ranked = sorted(by_package.items(), key=lambda item: -item[1])
+    for package, own in ranked[:top]:
+        out.write(f"{own * 1000 / calls:9.4f}  {package}\n")
+    return out.getvalue()
+
+
+def package_of(path: str) -> str:
+    """Two levels of the module a file belongs to, by the sys.path entry it is under
+    (e.g. aws_lambda_powertools.logging); stdlib modules under "stdlib"."""
+    for root in sorted(sys.path, key=len, reverse=True):
+        if root and path.startswith(root.rstrip("/") + "/"):
+            parts = path[len(root.rstrip("/")) + 1 :].removesuffix(".py").split("/")
+            name = ".".join(p for p in parts[:2] if p != "__init__")
+            inside = root in os.environ["PYTHONPATH"].split(":")
+            return name if inside else f"stdlib {name}"
+    return path
+
+
 def main() -> int:
     event_path, result_fd = sys.argv[1], int(sys.argv[2])
     # This script's own directory must not shadow the function's modules.
@@ -53,6 +93,10 @@ def main() -> int:
         handler(event, context)
     status = first.get("statusCode") if isinstance(first, dict) else None
     results.write(json.dumps({"status": status}) + "\n")
+    if sys.argv[3:4] == ["--profile"]:
+        calls, top = int(sys.argv[4]), int(sys.argv[5])
+        results.write(json.dumps({"profile": profiled(handler, event, calls, top)}))
+        return 0
     clock = time.perf_counter_ns
     for line in sys.stdin:
         timings = []
