@@ -17,6 +17,8 @@ import pytest
 from matrix import COOKIECUTTER_JSON, ROOT
 
 CACHE = ROOT / ".cache"
+# Fixtures of the built-function tests (sam_builds, api_events), shared by modules.
+pytest_plugins = ["sam_builds"]
 
 
 class Baker:

@@ -13,24 +13,14 @@ through SAM CLI's SamTemplateValidator), without the process start (~4 s each).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import platform
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import (
-    CACHE,
-    baked_project,
-    clean_environment,
-    require_interpreter,
-    run,
-    tool,
-)
+from conftest import baked_project, require_interpreter, run, tool
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -39,15 +29,15 @@ from matrix import (
     quick_matrix,
     values,
 )
+from sam_builds import (
+    FUNCTION,
+    REGION,
+    function_variables,
+    layer_stand_in,
+    sam_environment,
+)
 
 pytestmark = pytest.mark.slow
-
-REGION = "us-east-1"
-FUNCTION = "HelloWorldFunction"
-
-
-def sam_environment() -> dict[str, str]:
-    return {**clean_environment(), "SAM_CLI_TELEMETRY": "0"}
 
 
 # --------------------------------------------------------------------------
@@ -189,34 +179,6 @@ def build_matrix() -> list[dict]:
 BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]
 
 
-class SamBuilds:
-    """Each combination copied out of the shared bake (sam build writes into the
-    project) and built once per session with plain `sam build`, as a user would."""
-
-    def __init__(self, bake, tmp_path_factory):
-        self._bake = bake
-        self._tmp = tmp_path_factory
-        self._results: dict[str, tuple[Path, object]] = {}
-
-    def __call__(self, answers: dict) -> Path:
-        require_interpreter(answers["runtime"])
-        key = combination_id(answers)
-        if key not in self._results:
-            project = self._tmp.mktemp("sam-build") / "project"
-            shutil.copytree(baked_project(self._bake, answers), project)
-            built = run([tool("sam"), "build"], cwd=project, env=sam_environment())
-            self._results[key] = (project, built)
-        project, built = self._results[key]
-        assert built.returncode == 0, built.stdout + built.stderr
-        assert "Build Succeeded" in built.stdout
-        return project / ".aws-sam" / "build" / FUNCTION
-
-
-@pytest.fixture(scope="session")
-def sam_builds(bake, tmp_path_factory) -> SamBuilds:
-    return SamBuilds(bake, tmp_path_factory)
-
-
 @pytest.mark.parametrize("answers", BUILDS)
 def test_sam_build_bundles_exactly_what_is_selected(sam_builds, answers):
     build = sam_builds(answers)
@@ -247,35 +209,6 @@ def test_sam_build_bundles_exactly_what_is_selected(sam_builds, answers):
     abi = "cpython-" + answers["runtime"].removeprefix("python").replace(".", "")
     for extension in build.rglob("*.so"):
         assert f"{abi}-{machine}-linux-gnu" in extension.name, extension
-
-
-@functools.cache
-def layer_stand_in(runtime: str) -> Path:
-    """The layer's content for the local interpreter: the same Powertools version
-    with [tracer], installed once into .cache/ (kept between runs)."""
-    python = require_interpreter(runtime)
-    name = f"{POWERTOOLS_VERSION}-{runtime}-{platform.machine()}"
-    target = CACHE / "powertools-layer" / name
-    if not (target / ".complete").exists():
-        shutil.rmtree(target, ignore_errors=True)
-        installed = run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--target",
-                str(target),
-                f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}",
-            ],
-            env=clean_environment(),
-        )
-        assert installed.returncode == 0, installed.stderr
-        (target / ".complete").write_text(POWERTOOLS_VERSION, encoding="utf-8")
-    return target
 
 
 # Runs under the runtime's interpreter with -I -S: no site-packages, no PYTHON*
@@ -368,15 +301,6 @@ def run_built_function(answers: dict, build: Path, events: list[dict]):
     return report, per_invocation
 
 
-def function_variables(template: Path) -> dict[str, str]:
-    """The Lambda environment variables the rendered template.yaml declares."""
-    from samcli.yamlhelper import yaml_parse
-
-    parsed = yaml_parse(template.read_text(encoding="utf-8"))
-    properties = parsed["Resources"][FUNCTION]["Properties"]
-    return {k: str(v) for k, v in properties["Environment"]["Variables"].items()}
-
-
 @pytest.mark.parametrize("answers", BUILDS)
 def test_built_app_imports_cleanly(sam_builds, answers):
     build = sam_builds(answers)
@@ -390,51 +314,6 @@ def test_built_app_imports_cleanly(sam_builds, answers):
         assert layer_stand_in(answers["runtime"]) in powertools.parents
     assert report["xray_loaded"] == answers["tracing"]
     assert report["foreign_modules"] == []
-
-
-def generate_event(path: str, resource: str | None = None) -> dict:
-    command = [
-        tool("sam"),
-        "local",
-        "generate-event",
-        "apigateway",
-        "aws-proxy",
-        "--method",
-        "GET",
-        "--path",
-        path.lstrip("/"),
-        "--body",
-        "",
-    ]
-    if resource:
-        command += ["--resource", resource]
-    result = run(command, env=sam_environment())
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-@pytest.fixture(scope="session")
-def api_events() -> dict[str, dict]:
-    """`sam local generate-event apigateway aws-proxy` for each case, once per
-    session, corrected where the generator's defaults differ from what API Gateway
-    sends for these routes (the resolver routes on `path`)."""
-    hello = generate_event("/hello", resource="/hello")
-    hello["pathParameters"] = None
-    hello_name = generate_event("/hello/Ada", resource="/hello/{name}")
-    hello_name["pathParameters"] = {"name": "Ada"}
-    # A path the API does not route to the app is caught by API Gateway, so the
-    # app's own 404 shows for a path that reaches it: the generator's default
-    # greedy resource, /{proxy+}, is one.
-    unknown = generate_event("/goodbye")
-    for event in (hello, hello_name, unknown):
-        # An empty GET body is not base64 on the wire.
-        event["isBase64Encoded"] = False
-        assert event["httpMethod"] == "GET"
-    assert hello["path"] == "/hello"
-    assert hello_name["path"] == "/hello/Ada"
-    assert unknown["path"] == "/goodbye"
-    assert unknown["resource"] == "/{proxy+}"
-    return {"hello": hello, "hello_name": hello_name, "unknown": unknown}
 
 
 def json_lines(lines: list[str]) -> list[dict]:
