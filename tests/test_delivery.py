@@ -604,6 +604,31 @@ def test_role_template_passes_checkov(bake, role_templates, role_checkov, answer
         assert len(reason) > 20, f"{check['check_id']} is skipped without a reason"
 
 
+# --- Dependabot ---
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_dependabot_updates_every_pin_file_and_action_weekly_grouped(bake, answers):
+    project = baked_project(bake, answers)
+    config = yaml.safe_load((project / ".github/dependabot.yml").read_text("utf-8"))
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert sorted(updates) == ["github-actions", "pip"]
+    for update in updates.values():
+        assert update["directory"] == "/"
+        assert update["schedule"]["interval"] == "weekly"
+        ((_, group),) = update["groups"].items()
+        assert group["patterns"] == ["*"]
+    # With directory "/", Dependabot's pip reads the requirement files at the root
+    # and one directory down (dependabot-core, python/lib/dependabot/python/
+    # file_fetcher.rb: the root's and each directory's *.txt whose name says
+    # "requirements").
+    requirement_files = [
+        p.relative_to(project) for p in project.rglob("*requirements*.txt")
+    ]
+    assert requirement_files
+    assert all(len(p.parts) <= 2 for p in requirement_files), requirement_files
+
+
 # --- pins Dependabot cannot update ---
 
 
@@ -631,22 +656,25 @@ def test_sam_cli_version_comes_from_the_file_dependabot_updates(bake, answers):
         assert shown.stdout == pin
 
 
-LAYER_GUARD_FILES = (
-    "template.yaml",
-    "requirements-dev.txt",
-    "tests/unit/test_layer_version.py",
-)
+def layer_guard_key(project: Path) -> str:
+    """What the generated layer-version test reads: itself, requirements-dev.txt and
+    template.yaml's lines that name the layer's parameter."""
+    template = (project / "template.yaml").read_text(encoding="utf-8")
+    layer_lines = [x for x in template.splitlines() if "/aws/service/powertools/" in x]
+    hashed = hashlib.sha256("\n".join(layer_lines).encode())
+    hashed.update(digest(project / "requirements-dev.txt").encode())
+    hashed.update(digest(project / "tests/unit/test_layer_version.py").encode())
+    return hashed.hexdigest()
 
 
 @pytest.fixture(scope="session")
 def layer_guard(request, bake, tmp_path_factory) -> dict[str, tuple]:
     """The generated layer-version test run as rendered, then with another Powertools
-    pinned in requirements-dev.txt (what a Dependabot update does): its results for
-    each distinct set of the files it reads."""
+    pinned in requirements-dev.txt (what a Dependabot update does): its results once
+    for each distinct content it reads."""
     outcomes = {}
     for answers in collected_answers(request, "layer_guard"):
-        project = baked_project(bake, answers)
-        key = digest(*(project / f for f in LAYER_GUARD_FILES))
+        key = layer_guard_key(baked_project(bake, answers))
         if key in outcomes:
             continue
         copy = working_copy(bake, answers, tmp_path_factory.mktemp("layer-guard"))
@@ -666,8 +694,7 @@ def layer_guard(request, bake, tmp_path_factory) -> dict[str, tuple]:
 def test_layer_version_guard_fails_when_the_copies_disagree(bake, layer_guard, answers):
     """The generated test passes as rendered and fails once requirements-dev.txt pins
     another Powertools than the layer in template.yaml."""
-    project = baked_project(bake, answers)
-    as_rendered, bumped = layer_guard[digest(*(project / f for f in LAYER_GUARD_FILES))]
+    as_rendered, bumped = layer_guard[layer_guard_key(baked_project(bake, answers))]
     assert as_rendered.returncode == 0, as_rendered.stdout
     assert bumped.returncode == 1, bumped.stdout
     assert "requirements-dev.txt pins 99.0.0" in bumped.stdout
@@ -820,8 +847,9 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
             given["PowertoolsLayerArn"]
             == f"{layer}/{answers['runtime']}/{POWERTOOLS_VERSION}"
         )
-    granted = set(policy_actions(load_role(project)["Resources"]))
-    assert {c["action"] for c in calls} <= granted
+    made = {c["action"] for c in calls}
+    assert made <= SAM_DEPLOY_CALLS
+    assert made <= set(policy_actions(load_role(project)["Resources"]))
 
 
 @pytest.mark.parametrize("answers", SOURCES[:1])

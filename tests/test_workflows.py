@@ -198,6 +198,7 @@ def test_generated_workflow_lints_tests_validates_and_builds(bake):
         "ruff format --check .",
         "pytest tests/unit",
         "sam validate --lint",
+        "sam validate --lint --template deploy-role.yaml",
         "sam build",
     ):
         assert check in commands, check
