@@ -16,7 +16,8 @@ from pathlib import Path
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 # {% raw %} Nothing below is rendered by Jinja.
 
-# option -> {value that keeps the paths: paths relative to the project root}
+# option -> {value that keeps the paths: paths relative to the project root}. A path
+# listed under several options is kept only when every one of them keeps it.
 OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
     "logging": {True: ("tests/unit/test_logging.py",)},
     "tracing": {True: ("tests/unit/test_tracing.py",)},
@@ -28,19 +29,29 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
             "tests/unit/test_build_function.py",
         )
     },
-    "ci": {"github": (".github",)},
+    "powertools_source": {"layer": ("tests/unit/test_layer_version.py",)},
+    "ci": {
+        "github": (
+            ".github",
+            "deploy-role.yaml",
+            "requirements-sam.txt",
+            # Dependabot updates requirements-dev.txt, not the layer in template.yaml.
+            "tests/unit/test_layer_version.py",
+        )
+    },
 }
 
 
 def unselected_paths(answers: dict) -> list[str]:
-    """The paths that belong to option values the answers did not pick."""
-    return [
+    """The paths that belong to option values the answers did not pick, once each."""
+    unselected = (
         path
         for option, owned in OPTION_PATHS.items()
         for value, paths in owned.items()
         if answers[option] != value
         for path in paths
-    ]
+    )
+    return list(dict.fromkeys(unselected))
 
 
 def prune(project: Path, answers: dict) -> None:

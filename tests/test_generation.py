@@ -57,7 +57,14 @@ def expected_files(answers: dict) -> set[str]:
             "tests/unit/test_build_function.py",
         }
     if answers["ci"] == "github":
-        files.add(".github/workflows/ci.yml")
+        files |= {
+            ".github/dependabot.yml",
+            ".github/workflows/ci.yml",
+            "deploy-role.yaml",
+            "requirements-sam.txt",
+        }
+        if answers["powertools_source"] == "layer":
+            files.add("tests/unit/test_layer_version.py")
     return files
 
 

@@ -217,16 +217,29 @@ MAKEFILE_BUILD = [
 
 
 def test_unselected_paths_for_defaults_and_all_off():
-    assert post_gen.unselected_paths(VALID) == MAKEFILE_BUILD
-    assert post_gen.unselected_paths({**VALID, "build_method": "makefile"}) == []
+    layer_version_test = "tests/unit/test_layer_version.py"
+    pip = {**VALID, "powertools_source": "pip"}
+    assert post_gen.unselected_paths(pip) == [*MAKEFILE_BUILD, layer_version_test]
+    everything = {
+        **VALID,
+        "build_method": "makefile",
+        "powertools_source": "layer",
+        "ci": "github",
+    }
+    assert post_gen.unselected_paths(everything) == []
     all_off = {**VALID, **{k: False for k in BOOLEANS}, "ci": "none"}
-    assert sorted(post_gen.unselected_paths(all_off)) == [
-        ".github",
-        *MAKEFILE_BUILD,
-        "tests/unit/test_logging.py",
-        "tests/unit/test_metrics.py",
-        "tests/unit/test_tracing.py",
-    ]
+    assert sorted(post_gen.unselected_paths(all_off)) == sorted(
+        [
+            ".github",
+            "deploy-role.yaml",
+            "requirements-sam.txt",
+            *MAKEFILE_BUILD,
+            layer_version_test,
+            "tests/unit/test_logging.py",
+            "tests/unit/test_metrics.py",
+            "tests/unit/test_tracing.py",
+        ]
+    )
 
 
 def test_next_steps_use_the_runtime_and_slug():

@@ -1,10 +1,14 @@
-"""GitHub Actions: the template repository's workflow and the generated project's.
+"""GitHub Actions: the template repository's workflow and the generated project's,
+and the generated Dependabot configuration.
 
-Both are checked offline with check-jsonschema's built-in GitHub workflow schema and
-with zizmor (offline audits, default persona: no findings). Those two tools conflict
-with aws-sam-cli's pins, so .ci/run installs each into its own venv under
-.cache/tools/ from the exact pins in .ci/tools.txt; in CI (CI set) a missing tool
-fails, locally it skips saying how to install it.
+All are checked offline with check-jsonschema's built-in schemas (GitHub workflow,
+Dependabot) and with zizmor (offline audits, default persona: no findings). Those
+two tools conflict with aws-sam-cli's pins, so .ci/run installs each into its own
+venv under .cache/tools/ from the exact pins in .ci/tools.txt; in CI (CI set) a
+missing tool fails, locally it skips saying how to install it.
+
+The generated files are checked once per distinct rendering: of the quick subset's
+ci=github combinations in the fast loop, of all of them in the slow run.
 """
 
 from __future__ import annotations
@@ -19,22 +23,42 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 from conftest import baked_project, isolated_tool, run
-from matrix import CHOICES, DEFAULTS, MATRIX_KEYS, ROOT, values
+from matrix import DEFAULTS, MATRIX_KEYS, ROOT, full_matrix, quick_matrix, values
 
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-# The generated workflow differs between combinations only by the runtime.
-GENERATED = [{**DEFAULTS, "runtime": runtime} for runtime in CHOICES["runtime"]]
 PINNED_USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
+# The only action that may ask for GitHub's OIDC token (permission id-token: write).
+OIDC_ACTION = "aws-actions/configure-aws-credentials"
+# Which combinations the generated files are checked for.
+SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
+
+
+def generated(bake, scope: str, relative: str) -> list[Path]:
+    """`relative` in the ci=github renderings of the scope, one per distinct content."""
+    combinations = quick_matrix() if scope == "quick" else full_matrix()
+    files: dict[bytes, Path] = {}
+    for answers in combinations:
+        if answers["ci"] == "github":
+            path = baked_project(bake, answers) / relative
+            files.setdefault(path.read_bytes(), path)
+    return list(files.values())
+
+
+@pytest.fixture(scope="session", params=SCOPES)
+def scope(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="session")
-def workflows(bake) -> list[Path]:
-    """The template's workflow and the generated one for every runtime."""
-    generated = [
-        baked_project(bake, answers) / ".github" / "workflows" / "ci.yml"
-        for answers in GENERATED
-    ]
-    return [TEMPLATE_WORKFLOW, *generated]
+def workflows(scope, bake) -> list[Path]:
+    """The template's workflow and every distinct generated one."""
+    workflow = ".github/workflows/ci.yml"
+    return [TEMPLATE_WORKFLOW, *generated(bake, scope, workflow)]
+
+
+@pytest.fixture(scope="session")
+def dependabot_configs(scope, bake) -> list[Path]:
+    return generated(bake, scope, ".github/dependabot.yml")
 
 
 def load(path: Path) -> dict:
@@ -52,10 +76,18 @@ def test_workflows_match_the_github_workflow_schema(workflows):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_zizmor_finds_nothing(workflows):
+def test_dependabot_configs_match_the_dependabot_schema(dependabot_configs):
+    checker = isolated_tool("check-jsonschema")
+    files = map(str, dependabot_configs)
+    result = run([checker, "--builtin-schema", "vendor.dependabot", *files])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing(workflows, dependabot_configs):
     zizmor = isolated_tool("zizmor")
+    files = [*workflows, *dependabot_configs]
     result = run(
-        [zizmor, "--offline", "--no-progress", "--color", "never", *map(str, workflows)]
+        [zizmor, "--offline", "--no-progress", "--color", "never", *map(str, files)]
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout, result.stdout
@@ -68,7 +100,11 @@ def test_least_privilege_and_pinned_actions(workflows):
         assert workflow["permissions"] == {}, path
         for name, job in workflow["jobs"].items():
             assert "permissions" in job, f"{path}: job {name} inherits permissions"
-            assert set(job["permissions"].items()) <= {("contents", "read")}, name
+            allowed = {("contents", "read")}
+            uses = [step.get("uses", "").split("@")[0] for step in job["steps"]]
+            if OIDC_ACTION in uses:
+                allowed.add(("id-token", "write"))
+            assert set(job["permissions"].items()) <= allowed, name
             for step in job["steps"]:
                 if step.get("uses", "").startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is False, name
@@ -162,6 +198,7 @@ def test_generated_workflow_lints_tests_validates_and_builds(bake):
         "ruff format --check .",
         "pytest tests/unit",
         "sam validate --lint",
+        "sam validate --lint --template deploy-role.yaml",
         "sam build",
     ):
         assert check in commands, check
