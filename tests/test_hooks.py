@@ -235,5 +235,24 @@ def test_next_steps_use_the_runtime_and_slug():
     assert "python3.12 -m venv .venv" in steps
 
 
+@pytest.mark.parametrize("source", CHOICES["powertools_source"])
+@pytest.mark.parametrize("build", CHOICES["build_method"])
+def test_next_steps_say_what_each_variant_needs(source, build):
+    steps = post_gen.next_steps(
+        {**VALID, "powertools_source": source, "build_method": build}
+    ).splitlines()
+    notes = steps[6:]
+    assert steps[5] == "  sam build && sam deploy --guided"
+    assert ("sam build runs hello_world/Makefile, which needs make." in notes) == (
+        build == "makefile"
+    )
+    (local,) = [line for line in notes if line.startswith("sam local needs Docker")]
+    # With the layer, sam local needs the ARN README's "Run locally" resolves.
+    assert ("AWS credentials and the Powertools layer's ARN" in local) == (
+        source == "layer"
+    )
+    assert local.endswith('README.md, "Run locally".')
+
+
 def test_slug_fallback_is_what_cookiecutter_json_derives():
     assert f"'{pre_gen.SLUG_FALLBACK}'" in COOKIECUTTER_JSON["project_slug"]
