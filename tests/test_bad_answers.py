@@ -19,6 +19,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
 from cookiecutter.main import cookiecutter
 from jinja2 import TemplateSyntaxError
+from markdown_it import MarkdownIt
 
 from conftest import tool
 from matrix import ROOT
@@ -235,7 +236,13 @@ def test_code_in_answers_is_data_never_executed(tmp_path, monkeypatch, payload):
     project = output / "p"
     recorded = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
     assert recorded["project_name"] == recorded["description"] == payload
-    assert payload in (project / "README.md").read_text(encoding="utf-8")
+    # README escapes it for Markdown: a CommonMark reader gets the answer back.
+    readme = MarkdownIt("commonmark").parse(
+        (project / "README.md").read_text(encoding="utf-8")
+    )
+    title, description = readme[1], readme[4]
+    assert [c.content for c in title.children] == [payload]
+    assert [c.content for c in description.children] == [payload]
     # template.yaml quotes the description: YAML reads back exactly the answer.
     template = (project / "template.yaml").read_text(encoding="utf-8")
     description = next(
