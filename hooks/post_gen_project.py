@@ -66,16 +66,24 @@ def prune(project: Path, answers: dict) -> None:
 def next_steps(answers: dict) -> str:
     slug = answers["project_slug"]
     version = answers["runtime"].replace("python", "")
-    return "\n".join(
-        [
-            f"Created {slug}/. Next steps:",
-            f"  cd {slug}",
-            f"  python{version} -m venv .venv && . .venv/bin/activate",
-            "  pip install -r requirements-dev.txt",
-            "  pytest tests/unit",
-            "  sam build && sam deploy --guided",
-        ]
-    )
+    steps = [
+        f"Created {slug}/. Next steps:",
+        f"  cd {slug}",
+        f"  python{version} -m venv .venv && . .venv/bin/activate",
+        "  pip install -r requirements-dev.txt",
+        "  pytest tests/unit",
+        "  sam build && sam deploy --guided",
+    ]
+    if answers["build_method"] == "makefile":
+        steps.append("sam build runs hello_world/Makefile, which needs make.")
+    if answers["powertools_source"] == "layer":
+        steps.append(
+            "sam local needs Docker, AWS credentials and the Powertools layer's ARN:"
+            ' README.md, "Run locally".'
+        )
+    else:
+        steps.append('sam local needs Docker: README.md, "Run locally".')
+    return "\n".join(steps)
 
 
 def main() -> int:

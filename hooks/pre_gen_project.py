@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import unicodedata
 
 # Replaced by cookiecutter with the answers; left as is when tests import this file.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
@@ -31,7 +32,19 @@ BOOLEANS = ("logging", "tracing", "metrics", "snapstart")
 # Lambda SnapStart for Python exists from python3.12 on.
 SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters free text must not contain: invisible ones that can reorder, hide or
+# break the text they are shown in (README, template.yaml, error lines).
+INVISIBLE = {
+    "Cc": "a control character",
+    "Cf": "a format character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a lone surrogate",
+}
+# Allowed on purpose between two emoji (👩‍💻), the only place it has a visible role.
+ZERO_WIDTH_JOINER = "\u200d"
+# What may follow an emoji before a joiner: variation selector 16, skin tones.
+EMOJI_SUFFIXES = "\ufe0f" + "".join(map(chr, range(0x1F3FB, 0x1F400)))
 # Cookiecutter renders answers as Jinja before this hook runs; delimiters that are
 # still here would be rendered again by a replay or `cruft update`.
 JINJA = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
@@ -47,22 +60,57 @@ WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {
 }
 
 
+def shown(value: object) -> str:
+    """The value as JSON with its characters as typed, except that what would be
+    invisible or break the line (control, format, separator, unassigned...
+    characters, lone surrogates) is shown as a \\u escape."""
+    return "".join(
+        c if c.isprintable() else json.dumps(c)[1:-1]
+        for c in json.dumps(value, ensure_ascii=False)
+    )
+
+
 class InvalidAnswer(ValueError):
     """An answer that breaks a rule; str() is the one-line message for the user."""
 
     def __init__(self, variable: str, value: object, rule: str) -> None:
-        shown = json.dumps(value, ensure_ascii=True)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{variable}={shown}: {rule}")
+        text = shown(value)
+        if len(text) > 80:
+            text = text[:77] + "..."
+        super().__init__(f"{variable}={text}: {rule}")
         self.variable = variable
+
+
+def joins_emoji(text: str, index: int) -> bool:
+    """Whether the zero width joiner at text[index] sits between two emoji."""
+    before = text[:index].rstrip(EMOJI_SUFFIXES)
+    after = text[index + 1 :]
+    if not before or not after:
+        return False
+    return unicodedata.category(before[-1]) == unicodedata.category(after[0]) == "So"
+
+
+def invisible_character(text: str) -> str | None:
+    """'U+202E RIGHT-TO-LEFT OVERRIDE' for the first character free text must not
+    contain, or None."""
+    for index, c in enumerate(text):
+        kind = INVISIBLE.get(unicodedata.category(c))
+        if kind is None or (c == ZERO_WIDTH_JOINER and joins_emoji(text, index)):
+            continue
+        name = unicodedata.name(c, "")
+        return f"U+{ord(c):04X} {name}" if name else f"U+{ord(c):04X}, {kind}"
+    return None
 
 
 def check_text(variable: str, value: object, max_length: int) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidAnswer(variable, value, "must not be empty")
-    if CONTROL.search(value):
-        raise InvalidAnswer(variable, value, "must not contain control characters")
+    if found := invisible_character(value):
+        raise InvalidAnswer(
+            variable,
+            value,
+            f"must not contain control, format or separator characters ({found})",
+        )
     if JINJA.search(value):
         raise InvalidAnswer(
             variable, value, "must not contain Jinja delimiters ({{ }}, {% %}, {# #})"
@@ -155,6 +203,8 @@ def validate(answers: dict) -> None:
 
 
 def main() -> int:
+    # A console that cannot show a character gets an escape, never a crash.
+    sys.stderr.reconfigure(errors="backslashreplace")
     try:
         validate(json.loads(ANSWERS_JSON))
     except InvalidAnswer as error:

@@ -12,6 +12,7 @@ answers") documents every case.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -19,6 +20,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
 from cookiecutter.main import cookiecutter
 from jinja2 import TemplateSyntaxError
+from markdown_it import MarkdownIt
 
 from conftest import tool
 from matrix import ROOT
@@ -44,9 +46,17 @@ def generate_cli(output_dir, answers: dict) -> subprocess.CompletedProcess:
         + [f"{key}={value}" for key, value in answers.items()],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        encoding="utf-8",
         check=False,
     )
+
+
+def tree(project) -> dict[str, bytes]:
+    return {
+        p.relative_to(project).as_posix(): p.read_bytes()
+        for p in project.rglob("*")
+        if p.is_file()
+    }
 
 
 def left_in(output_dir) -> list[str]:
@@ -74,6 +84,14 @@ HOOK_REJECTS = {
         "project_name",
     ),
     "description-control": ({"description": "bell\x07"}, "description"),
+    "name-right-to-left-override": (
+        {"project_name": "cod\u202eexe.txt"},
+        "project_name",
+    ),
+    "name-zero-width-space": ({"project_name": "zero\u200bwidth"}, "project_name"),
+    "name-lone-joiner": ({"project_name": "a\u200db"}, "project_name"),
+    "description-line-separator": ({"description": "one\u2028two"}, "description"),
+    "description-paragraph-separator": ({"description": "a\u2029b"}, "description"),
     "slug-space": ({"project_slug": "my service"}, "project_slug"),
     "slug-slash": ({"project_slug": "my/service"}, "project_slug"),
     "slug-backslash": ({"project_slug": "my\\service"}, "project_slug"),
@@ -97,7 +115,12 @@ HOOK_REJECTS = {
 }
 # The CLI passes strings, and no NUL byte: the other cases are for the API only.
 # A few run in the fast loop, the rest are marked slow (a process each).
-CLI_QUICK = {"name-blank", "name-jinja-left-after-rendering", "slug-slash"}
+CLI_QUICK = {
+    "name-blank",
+    "name-jinja-left-after-rendering",
+    "slug-slash",
+    "name-right-to-left-override",
+}
 CLI_REJECTS = [
     pytest.param(
         answers,
@@ -137,6 +160,60 @@ def test_cli_prints_the_reason_first_and_leaves_nothing(tmp_path, answers, varia
     assert first_line.startswith(f"ERROR: {variable}="), result.stdout
     assert "Traceback" not in first_line
     assert left_in(tmp_path) == empty_parents(answers)
+
+
+def test_cli_error_shows_the_characters_typed_and_names_the_invisible_one(tmp_path):
+    result = generate_cli(tmp_path, {"project_name": "Caf\u00e9 \U0001f680\u202e"})
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == (
+        'ERROR: project_name="Caf\u00e9 \U0001f680\\u202e": must not contain control, '
+        "format or separator characters (U+202E RIGHT-TO-LEFT OVERRIDE)"
+    )
+    assert left_in(tmp_path) == []
+
+
+# Free text as typed: non-ASCII letters, emoji, an emoji ZWJ sequence (woman
+# technologist: the joiner is allowed between emoji), and characters that JSON files
+# keep escaped.
+TYPED = {
+    "project_name": "Caf\u00e9 \U0001f469\u200d\U0001f4bb",
+    "project_slug": "cafe",
+    "description": "Gr\u00fc\u00dfe, \u65e5\u672c\u8a9e <b> & 'quoted' \U0001f680",
+}
+
+
+def test_non_ascii_answers_read_back_as_typed(tmp_path, cookiecutter_config):
+    """Through the real CLI: README shows the answers, .cookiecutter.json stores them
+    readably (only the invisible joiner and what `tojson` escapes stay escapes), and
+    replaying that file renders the same project again, byte for byte."""
+    result = generate_cli(tmp_path / "first", TYPED)
+    assert result.returncode == 0, result.stdout
+    project = tmp_path / "first" / "cafe"
+
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("# Caf\u00e9 \U0001f469\u200d\U0001f4bb\n")
+    recorded_text = (project / ".cookiecutter.json").read_text(encoding="utf-8")
+    assert '"project_name": "Caf\u00e9 \U0001f469\\u200d\U0001f4bb",' in recorded_text
+    assert (
+        '"description": "Gr\u00fc\u00dfe, \u65e5\u672c\u8a9e \\u003cb\\u003e \\u0026 '
+        '\\u0027quoted\\u0027 \U0001f680",'
+    ) in recorded_text
+    recorded = json.loads(recorded_text)["cookiecutter"]
+    assert {k: recorded[k] for k in TYPED} == TYPED
+
+    replay_file = project / ".cookiecutter.json"
+    replayed = subprocess.run(
+        [tool("cookiecutter"), str(ROOT), "--replay-file", str(replay_file)]
+        + ["-o", str(tmp_path / "again")],
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "COOKIECUTTER_CONFIG": str(cookiecutter_config)},
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    again = tmp_path / "again" / "cafe"
+    assert tree(again) == tree(project)
 
 
 # Rejected by cookiecutter itself, before the output directory or any hook exists.
@@ -235,7 +312,13 @@ def test_code_in_answers_is_data_never_executed(tmp_path, monkeypatch, payload):
     project = output / "p"
     recorded = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
     assert recorded["project_name"] == recorded["description"] == payload
-    assert payload in (project / "README.md").read_text(encoding="utf-8")
+    # README escapes it for Markdown: a CommonMark reader gets the answer back.
+    readme = MarkdownIt("commonmark").parse(
+        (project / "README.md").read_text(encoding="utf-8")
+    )
+    title, description = readme[1], readme[4]
+    assert [c.content for c in title.children] == [payload]
+    assert [c.content for c in description.children] == [payload]
     # template.yaml quotes the description: YAML reads back exactly the answer.
     template = (project / "template.yaml").read_text(encoding="utf-8")
     description = next(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from conftest import baked_project, requirement_lines, run, tool
-from matrix import POWERTOOLS_VERSION, matrix_params
+from conftest import baked_project, requirement_lines, run, tool, working_copy
+from matrix import DEFAULTS, POWERTOOLS_VERSION, matrix_params, values
 
 COMBINATIONS = matrix_params()
 
@@ -83,9 +84,8 @@ def test_renders_exactly_the_selected_files(bake, answers):
     assert not [d for d in project.rglob("*") if d.is_dir() and not any(d.iterdir())]
 
 
-# Syntax that is meant to survive rendering: GitHub Actions expressions and
-# CloudFormation dynamic references.
-ALLOWED_BRACES = re.compile(r"\$\{\{ [\w.]+ \}\}|\{\{resolve:ssm:[\w/.-]+\}\}")
+# Syntax that is meant to survive rendering: GitHub Actions expressions.
+ALLOWED_BRACES = re.compile(r"\$\{\{ [\w.]+ \}\}")
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
@@ -102,21 +102,80 @@ def test_no_template_syntax_left(bake, answers):
 def test_requirements_are_exactly_pinned(bake, answers):
     project = baked_project(bake, answers)
     function = requirement_lines(project / "hello_world" / "requirements.txt")
+    dev_text = (project / "requirements-dev.txt").read_text(encoding="utf-8")
     dev = requirement_lines(project / "requirements-dev.txt")
     extra = "[tracer]" if answers["tracing"] else ""
+    # Every variant's dev install starts with what sam build bundles.
+    first = next(line for line in dev_text.splitlines() if not line.startswith("#"))
+    assert first == "-r hello_world/requirements.txt"
     if answers["powertools_source"] == "pip":
         assert function == [f"aws-lambda-powertools{extra}=={POWERTOOLS_VERSION}"]
-        assert dev[0] == function[0]
+        tools = dev[len(function) :]
     else:
+        # Beside it, the layer's Powertools, with the tracer extra the layer has.
         assert function == []
         assert dev[0] == f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}"
-    assert [line.split("==")[0] for line in dev[1:]] == [
+        tools = dev[1:]
+    assert dev[: len(function)] == function
+    assert [line.split("==")[0] for line in tools] == [
         "boto3",
         "hypothesis",
         "pytest",
         "ruff",
     ]
     assert all(re.fullmatch(r"[\w\[\].-]+==[\w.]+", line) for line in dev)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(v, marks=() if v == "layer" else pytest.mark.slow)
+        for v in values("powertools_source")
+    ],
+)
+def test_a_dependency_added_to_the_function_reaches_the_tests(bake, tmp_path, source):
+    """hello_world/requirements.txt invites the function's own dependencies: pip,
+    installing requirements-dev.txt, installs them too (a dry run, no dependencies
+    resolved: only what the files ask for)."""
+    project = working_copy(bake, {**DEFAULTS, "powertools_source": source}, tmp_path)
+    with (project / "hello_world" / "requirements.txt").open("a") as requirements:
+        requirements.write("six==1.17.0\n")
+    report = tmp_path / "report.json"
+
+    dry_run = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--report",
+            str(report),
+            "-r",
+            "requirements-dev.txt",
+        ],
+        cwd=project,
+    )
+
+    assert dry_run.returncode == 0, dry_run.stderr
+    installs = {
+        item["metadata"]["name"].replace("_", "-"): item["metadata"]["version"]
+        for item in json.loads(report.read_text(encoding="utf-8"))["install"]
+    }
+    assert installs["six"] == "1.17.0"
+    assert installs["aws-lambda-powertools"] == POWERTOOLS_VERSION
+    assert set(installs) == {
+        "six",
+        "aws-lambda-powertools",
+        "boto3",
+        "hypothesis",
+        "pytest",
+        "ruff",
+    }
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import sys
+
 import pytest
 
 from hooks_loader import post_gen, pre_gen
@@ -38,18 +42,31 @@ def test_valid_answers_pass():
     [
         ("project_name", "", "must not be empty"),
         ("project_name", "   ", "must not be empty"),
-        ("project_name", "a\nb", "control characters"),
+        ("project_name", "a\nb", "control, format or separator"),
         ("project_name", "x" * 101, "at most 100"),
         ("project_name", "x" * 250, "at most 100"),
-        ("project_name", "a\x00b", "control characters"),
-        ("project_name", "tab\there", "control characters"),
-        ("project_name", "bell\x07", "control characters"),
+        ("project_name", "a\x00b", "control, format or separator"),
+        ("project_name", "tab\there", "control, format or separator"),
+        ("project_name", "bell\x07", "control, format or separator"),
         ("project_name", "{{ cookiecutter.runtime }}", "Jinja delimiters"),
         ("project_name", "{% if x %}", "Jinja delimiters"),
         ("project_name", "note {# hidden #}", "Jinja delimiters"),
         ("description", "ends with }}", "Jinja delimiters"),
-        ("description", "line\nbreak", "control characters"),
+        ("description", "line\nbreak", "control, format or separator"),
         ("description", "d" * 257, "at most 256"),
+        ("project_name", "next\x85line", "U+0085, a control character"),
+        ("project_name", "evil\u202etxt.exe", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("project_name", "a\u2066b\u2069", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+        ("project_name", "zero\u200bwidth", "U+200B ZERO WIDTH SPACE"),
+        ("project_name", "\ufeffbom", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+        ("description", "line\u2028separator", "U+2028 LINE SEPARATOR"),
+        ("description", "para\u2029separator", "U+2029 PARAGRAPH SEPARATOR"),
+        ("description", "lone \ud83d surrogate", "U+D83D, a lone surrogate"),
+        # The joiner is allowed only between two emoji.
+        ("project_name", "a\u200db", "U+200D ZERO WIDTH JOINER"),
+        ("project_name", "\u200d\U0001f4bb", "U+200D ZERO WIDTH JOINER"),
+        ("project_name", "\U0001f469\u200d", "U+200D ZERO WIDTH JOINER"),
+        ("project_name", "\U0001f469 \u200d\U0001f4bb", "U+200D ZERO WIDTH JOINER"),
         ("project_slug", "has space", "lowercase letter"),
         ("project_slug", "a/b", "lowercase letter"),
         ("project_slug", "..", "lowercase letter"),
@@ -121,6 +138,13 @@ def test_a_name_without_ascii_letters_or_digits_needs_a_slug():
         "Caf\u00e9 D\u00e9j\u00e0 Vu",
         "\u65e5\u672c\u8a9e\u30b5\u30fc\u30d3\u30b9",
         "Rocket \U0001f680",
+        # Emoji ZWJ sequences: technologist, heart on fire (after VS16), a
+        # technologist with a skin tone, family.
+        "Dev \U0001f469\u200d\U0001f4bb",
+        "\u2764\ufe0f\u200d\U0001f525",
+        "\U0001f468\U0001f3fd\u200d\U0001f4bb",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "no\u00a0break space",
         'O\'Brien "quoted" \\ back\\slash',
         "$(rm -rf ~) `id` ; | & > <",
         '""" ) ; import os ; os.system("id") ; ( """',
@@ -165,6 +189,42 @@ def test_main_prints_one_error_line_and_fails(monkeypatch, capsys):
     assert pre_gen.main() == 1
     err = capsys.readouterr().err
     assert err == 'ERROR: project_name=" ": must not be empty\n'
+
+
+def test_messages_show_the_characters_typed_and_escape_invisible_ones():
+    message = str(
+        pre_gen.InvalidAnswer(
+            "project_name", "Caf\u00e9 \U0001f680 \u65e5 \u202e\x07\u00a0\ud83d", "rule"
+        )
+    )
+    assert message == (
+        'project_name="Caf\u00e9 \U0001f680 \u65e5 \\u202e\\u0007\\u00a0\\ud83d": rule'
+    )
+
+
+def test_one_message_names_the_character_it_rejects():
+    with pytest.raises(pre_gen.InvalidAnswer) as raised:
+        pre_gen.validate({**VALID, "project_name": "invoice\u202efdp.exe"})
+    assert str(raised.value) == (
+        'project_name="invoice\\u202efdp.exe": must not contain control, format or '
+        "separator characters (U+202E RIGHT-TO-LEFT OVERRIDE)"
+    )
+
+
+def test_main_never_crashes_on_a_console_that_cannot_show_the_value(monkeypatch):
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(
+        pre_gen, "ANSWERS_JSON", json.dumps({"project_name": "\U0001f680\u202e"})
+    )
+
+    assert pre_gen.main() == 1
+
+    stderr.flush()
+    assert stderr.buffer.getvalue().decode("ascii") == (
+        'ERROR: project_name="\\U0001f680\\u202e": must not contain control, format or '
+        "separator characters (U+202E RIGHT-TO-LEFT OVERRIDE)\n"
+    )
 
 
 def test_long_values_are_shortened_in_messages():
@@ -246,6 +306,25 @@ def test_next_steps_use_the_runtime_and_slug():
     steps = post_gen.next_steps({**VALID, "runtime": "python3.12"})
     assert "cd hello-powertools" in steps
     assert "python3.12 -m venv .venv" in steps
+
+
+@pytest.mark.parametrize("source", CHOICES["powertools_source"])
+@pytest.mark.parametrize("build", CHOICES["build_method"])
+def test_next_steps_say_what_each_variant_needs(source, build):
+    steps = post_gen.next_steps(
+        {**VALID, "powertools_source": source, "build_method": build}
+    ).splitlines()
+    notes = steps[6:]
+    assert steps[5] == "  sam build && sam deploy --guided"
+    assert ("sam build runs hello_world/Makefile, which needs make." in notes) == (
+        build == "makefile"
+    )
+    (local,) = [line for line in notes if line.startswith("sam local needs Docker")]
+    # With the layer, sam local needs the ARN README's "Run locally" resolves.
+    assert ("AWS credentials and the Powertools layer's ARN" in local) == (
+        source == "layer"
+    )
+    assert local.endswith('README.md, "Run locally".')
 
 
 def test_slug_fallback_is_what_cookiecutter_json_derives():

@@ -1,0 +1,442 @@
+"""What a generated project says reads clean in every combination: the Markdown, the
+comments (YAML, TOML, Python, Makefile, requirements files, .gitignore) and the
+Python docstrings.
+
+- No line over 100 characters, outside tables, code blocks and lines carrying a URL
+  (and checkov's skip directives, which checkov reads from one line).
+- No doubled word ("the the"), across line breaks too.
+- Nothing names what the combination does not have: a Powertools setting the
+  function's environment lacks (by its variable or by what it is called in prose,
+  e.g. "log level"), or a module of the function that was not generated; the
+  modules ruff's isort config calls first-party exist.
+- Free-text answers are escaped for Markdown: rendered by a CommonMark parser, the
+  title and description are exactly the answers, as plain text.
+
+Each check runs once per distinct rendered file (its path, bytes and the settings
+and modules of its project), not once per combination: the quick subset's files in
+the fast loop, the full product's marked slow.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import io
+import re
+import tokenize
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from samcli.yamlhelper import yaml_parse
+
+from conftest import baked_project
+from hooks_loader import post_gen
+from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
+
+MAX_LINE = 100
+URL = re.compile(r"\bhttps?://")
+CHECKOV_SKIP = re.compile(r"#\s*checkov:skip=")
+DOUBLED = re.compile(r"\b([A-Za-z]+)\s+\1\b", re.IGNORECASE)
+# What prose calls a setting besides its variable name.
+SETTING_PHRASES = {
+    "POWERTOOLS_LOG_LEVEL": ("log level",),
+    "POWERTOOLS_LOGGER_LOG_EVENT": ("log event",),
+    "POWERTOOLS_METRICS_NAMESPACE": ("namespace",),
+    "POWERTOOLS_SERVICE_NAME": ("service name",),
+}
+SETTING = re.compile(r"\bPOWERTOOLS_[A-Z_]+\b")
+# CommonMark with GitHub's tables and strikethrough.
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# Files whose comments start with "#" (Python is read with its own tokenizer).
+HASH_COMMENTED = (".yaml", ".yml", ".toml", ".txt", ".gitignore", "Makefile")
+
+
+@dataclass(frozen=True)
+class Project:
+    """What a file may refer to: its project's settings and function modules."""
+
+    settings: frozenset[str]
+    modules: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Prose:
+    """A run of text to read: a comment block, a docstring, a Markdown block."""
+
+    line: int  # 1-based, in the file
+    text: str  # as a reader reads it (code spans and markup removed for Markdown)
+    names: str  # where settings and modules may be named (code spans included)
+
+
+def project_of(root: Path) -> Project:
+    template = yaml_parse((root / "template.yaml").read_text(encoding="utf-8"))
+    function = template["Resources"]["HelloWorldFunction"]["Properties"]
+    return Project(
+        settings=frozenset(function["Environment"]["Variables"]),
+        modules=frozenset(p.stem for p in (root / "hello_world").glob("*.py")),
+    )
+
+
+# --- where the prose is, per kind of file --------------------------------------------
+
+
+def hash_comments(text: str) -> Iterator[tuple[int, str]]:
+    """(line, comment) for each '#' comment outside quotes, line by line."""
+    for number, line in enumerate(text.splitlines(), 1):
+        quote = None
+        for index, char in enumerate(line):
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and (index == 0 or line[index - 1].isspace()):
+                yield number, line[index:].lstrip("#").strip()
+                break
+
+
+def blocks(comments: Iterator[tuple[int, str]]) -> Iterator[Prose]:
+    """Comments on consecutive lines read as one text."""
+    start, texts, last = 0, [], -1
+    for number, comment in comments:
+        if number != last + 1 and texts:
+            yield Prose(start, " ".join(texts), " ".join(texts))
+            texts = []
+        if not texts:
+            start = number
+        texts.append(comment)
+        last = number
+    if texts:
+        yield Prose(start, " ".join(texts), " ".join(texts))
+
+
+def python_prose(text: str) -> Iterator[Prose]:
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    comments = (
+        (t.start[0], t.string.lstrip("#").strip())
+        for t in tokens
+        if t.type == tokenize.COMMENT
+    )
+    yield from blocks(comments)
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(
+            node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+        ):
+            docstring = ast.get_docstring(node)
+            if docstring:
+                line = node.body[0].lineno
+                yield Prose(line, " ".join(docstring.split()), docstring)
+
+
+def markdown_prose(text: str) -> Iterator[Prose]:
+    for token in MARKDOWN.parse(text):
+        if token.type == "inline" and token.map:
+            words, names = [], []
+            for child in token.children or []:
+                if child.type == "text":
+                    words.append(child.content)
+                    names.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    words.append(" ")
+                    names.append(" ")
+                elif child.type == "code_inline":
+                    # A code span ends a run of words; settings may be named in it.
+                    words.append(" \N{MIDDLE DOT} ")
+                    names.append(child.content)
+            yield Prose(token.map[0] + 1, "".join(words), "".join(names))
+        elif token.type in ("fence", "code_block") and token.map:
+            yield Prose(token.map[0] + 1, "", token.content)
+
+
+@functools.lru_cache(maxsize=4096)
+def prose_of(path: str, text: str) -> tuple[Prose, ...]:
+    if path.endswith(".md"):
+        return tuple(markdown_prose(text))
+    if path.endswith(".py"):
+        return tuple(python_prose(text))
+    if path.endswith(HASH_COMMENTED):
+        return tuple(blocks(hash_comments(text)))
+    return ()
+
+
+def long_lines(path: str, text: str) -> Iterator[int]:
+    """Lines of prose over the limit that are not a table, code or URL line."""
+    lines = text.splitlines()
+    if path.endswith(".md"):
+        exempt = set()
+        for token in MARKDOWN.parse(text):
+            if token.map and token.type in (
+                "fence",
+                "code_block",
+                "table_open",
+                "html_block",
+            ):
+                exempt.update(range(*token.map))
+        candidates = [i for i in range(len(lines)) if i not in exempt]
+    elif path.endswith(".py"):
+        tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+        candidates = [t.start[0] - 1 for t in tokens if t.type == tokenize.COMMENT]
+    elif path.endswith(HASH_COMMENTED):
+        candidates = [number - 1 for number, _ in hash_comments(text)]
+    else:
+        candidates = []
+    for index in candidates:
+        line = lines[index]
+        if (
+            len(line) > MAX_LINE
+            and not URL.search(line)
+            and not CHECKOV_SKIP.search(line)
+        ):
+            yield index + 1
+
+
+# --- the checks -------------------------------------------------------------------
+
+
+def check_line_length(path: str, text: str, project: Project) -> list[str]:
+    return [f"line {n}: over {MAX_LINE} characters" for n in long_lines(path, text)]
+
+
+def check_doubled_words(path: str, text: str, project: Project) -> list[str]:
+    return [
+        f"line {prose.line}: doubled word {match.group(0)!r}"
+        for prose in prose_of(path, text)
+        for match in DOUBLED.finditer(prose.text)
+    ]
+
+
+@functools.cache
+def vocabulary() -> tuple[frozenset[str], frozenset[str]]:
+    """Every setting and function module some combination has: the POWERTOOLS_*
+    names in the unrendered template.yaml, the modules in its function folder."""
+    root = Path(__file__).resolve().parents[1] / "{{cookiecutter.project_slug}}"
+    template = (root / "template.yaml").read_text(encoding="utf-8")
+    settings = frozenset(SETTING.findall(template))
+    modules = frozenset(p.stem for p in (root / "hello_world").glob("*.py"))
+    return settings, modules
+
+
+def check_names(path: str, text: str, project: Project) -> list[str]:
+    settings, modules = vocabulary()
+    findings = []
+    for prose in prose_of(path, text):
+        for setting in settings - project.settings:
+            phrases = (setting, *SETTING_PHRASES.get(setting, ()))
+            for phrase in phrases:
+                if re.search(rf"\b{re.escape(phrase)}\b", prose.names, re.IGNORECASE):
+                    findings.append(
+                        f"line {prose.line}: names {phrase!r}, but {setting} is not set"
+                    )
+        for module in modules - project.modules:
+            if re.search(rf"\b{module}\b", prose.names):
+                findings.append(
+                    f"line {prose.line}: names {module!r}, which was not generated"
+                )
+    if path == "pyproject.toml":
+        isort = tomllib.loads(text)["tool"]["ruff"]["lint"]["isort"]
+        for module in isort["known-first-party"]:
+            if module not in project.modules:
+                findings.append(f"known-first-party: {module!r} is not generated")
+    return findings
+
+
+CHECKS: list[Callable[[str, str, Project], list[str]]] = [
+    check_line_length,
+    check_doubled_words,
+    check_names,
+]
+# The checks that read a file alone, whatever project it is in.
+CONTEXT_FREE = (check_line_length, check_doubled_words)
+
+
+@pytest.fixture(scope="session")
+def rendered_files(bake) -> Callable[[str], dict]:
+    """scope -> {(path, bytes, project): a combination that renders it}."""
+    cache: dict[str, dict] = {}
+
+    def files(scope: str) -> dict:
+        if scope not in cache:
+            matrix = quick_matrix() if scope == "quick" else full_matrix()
+            found: dict[tuple[str, bytes, Project], str] = {}
+            for answers in matrix:
+                root = baked_project(bake, answers)
+                project = project_of(root)
+                for file in sorted(root.rglob("*")):
+                    if file.is_file():
+                        key = (file.relative_to(root).as_posix(), file.read_bytes())
+                        found.setdefault((*key, project), combination_id(answers))
+            cache[scope] = found
+        return cache[scope]
+
+    return files
+
+
+SCOPES = [
+    pytest.param("quick", id="quick"),
+    pytest.param("full", id="full", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("scope", SCOPES)
+def test_generated_text(rendered_files, scope, check):
+    """One run of the check per distinct file (and project, where it matters)."""
+    distinct: dict[tuple, tuple[str, str, Project, str]] = {}
+    for (path, content, project), combination in rendered_files(scope).items():
+        key = (path, content) if check in CONTEXT_FREE else (path, content, project)
+        distinct.setdefault(key, (path, content.decode("utf-8"), project, combination))
+    findings = [
+        f"{path} ({combination}): {finding}"
+        for path, text, project, combination in distinct.values()
+        for finding in check(path, text, project)
+    ]
+    assert findings == []
+
+
+# --- the checks catch what they are for (seen in earlier renderings) --------------
+
+ALL_SETTINGS = Project(
+    settings=frozenset(SETTING_PHRASES), modules=frozenset({"app", "build_function"})
+)
+NOTHING = Project(settings=frozenset(), modules=frozenset({"app"}))
+
+
+@pytest.mark.parametrize(
+    ("check", "path", "text", "project"),
+    [
+        pytest.param(
+            check_line_length,
+            "README.md",
+            "Intro.\n\n" + "word " * 27 + "\n",
+            NOTHING,
+            id="long-markdown-line",
+        ),
+        pytest.param(
+            check_line_length,
+            "template.yaml",
+            "a: 1\n  # " + "word " * 25 + "\n",
+            NOTHING,
+            id="long-yaml-comment",
+        ),
+        pytest.param(
+            check_doubled_words,
+            "README.md",
+            "Runs the\nthe function.\n",
+            NOTHING,
+            id="doubled-across-lines",
+        ),
+        pytest.param(
+            check_doubled_words,
+            "hello_world/app.py",
+            '"""Module."""\n\n# Logs and\n# and traces.\nx = 1\n',
+            NOTHING,
+            id="doubled-in-a-python-comment-block",
+        ),
+        pytest.param(
+            check_names,
+            "template.yaml",
+            "# checkov:skip=CKV_AWS_173: Holds service name, log level, namespace\n",
+            Project(frozenset({"POWERTOOLS_SERVICE_NAME"}), frozenset({"app"})),
+            id="setting-named-in-prose",
+        ),
+        pytest.param(
+            check_names,
+            "README.md",
+            "Set `POWERTOOLS_METRICS_NAMESPACE` to rename it.\n",
+            NOTHING,
+            id="setting-named-in-markdown",
+        ),
+        pytest.param(
+            check_names,
+            "pyproject.toml",
+            '[tool.ruff.lint.isort]\nknown-first-party = ["app", "build_function"]\n',
+            NOTHING,
+            id="first-party-module-not-generated",
+        ),
+    ],
+)
+def test_checks_find_what_they_are_for(check, path, text, project):
+    assert check(path, text, project) != []
+
+
+WORDS = " ".join(f"word{n}" for n in range(30))  # 200 characters, none doubled
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("README.md", f"| a | {WORDS} |\n|---|---|\n| c | d |\n"),
+        ("README.md", f"```bash\n{WORDS}\n```\n"),
+        ("README.md", "See [docs](https://example.com/" + "p" * 100 + ").\n"),
+        ("template.yaml", f"  # checkov:skip=CKV_AWS_1: {WORDS}\n"),
+        ("template.yaml", 'a: "# not a comment ' + "x" * 100 + '"\n'),
+        ("README.md", "The `x` `x` values, then that: that is fine.\n"),
+    ],
+)
+def test_checks_leave_tables_code_urls_and_directives_alone(path, text):
+    for check in CHECKS:
+        assert check(path, text, ALL_SETTINGS) == [], check.__name__
+
+
+# --- answers are text in README, never markup ----------------------------------------
+
+MARKUP_NAME = "C# <b>x</b> *y* _z_ `c` [l](u) ~~s~~ $m$ &amp; | \\ 🚀 Café"
+MARKUP_DESCRIPTION = (
+    "1. Greets <you> & <script>alert(1)</script> <!-- hidden --> **bold** __b__ "
+    "![i](x.png) <https://example.com> &copy; a\\*b $x^2$ | cell | ~strike~ # end #"
+)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param(a, id=combination_id(a))
+        for a in quick_matrix()[:2]  # the defaults and everything off
+    ],
+)
+def test_answers_are_escaped_for_markdown(bake, answers):
+    """A CommonMark parser reads the title and the description back as exactly the
+    answers, in plain text: no emphasis, link, image, HTML, entity or code."""
+    answers = {
+        **answers,
+        "project_name": MARKUP_NAME,
+        "project_slug": "markup",
+        "description": MARKUP_DESCRIPTION,
+    }
+    readme = (baked_project(bake, answers) / "README.md").read_text(encoding="utf-8")
+    tokens = MARKDOWN.parse(readme)
+
+    # The README opens with the title, then the description.
+    assert [t.type for t in tokens[:6]] == [
+        "heading_open",
+        "inline",
+        "heading_close",
+        "paragraph_open",
+        "inline",
+        "paragraph_close",
+    ]
+    for inline, answer in ((tokens[1], MARKUP_NAME), (tokens[4], MARKUP_DESCRIPTION)):
+        assert {child.type for child in inline.children} == {"text"}, inline.children
+        assert "".join(child.content for child in inline.children) == answer
+    assert tokens[0].tag == "h1"
+    # GitHub renders $...$ as math, which CommonMark does not know: escaped too.
+    title, _, description = readme.splitlines()[:3]
+    assert re.findall(r"(?<!\\)\$", title + description) == []
+
+
+def test_readme_has_the_section_next_steps_point_to(bake):
+    for answers in quick_matrix():
+        project = baked_project(bake, answers)
+        steps = post_gen.next_steps({**DEFAULTS, **answers, "project_slug": "x"})
+        sections = set(re.findall(r'README\.md, "([^"]+)"', steps))
+        assert sections, steps
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        headings = {
+            tokens.content
+            for tokens in MARKDOWN.parse(readme)
+            if tokens.type == "inline"
+        }
+        assert sections <= headings, combination_id(answers)
