@@ -35,8 +35,6 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
             ".github",
             "deploy-role.yaml",
             "requirements-sam.txt",
-            # Dependabot updates requirements-dev.txt, not the layer in template.yaml.
-            "tests/unit/test_layer_version.py",
         )
     },
 }

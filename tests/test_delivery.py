@@ -125,7 +125,6 @@ def stack_name(project: Path) -> str:
 def test_ci_none_has_no_delivery(bake, answers):
     project = baked_project(bake, answers)
     assert [p for p in DELIVERY_FILES if (project / p).exists()] == []
-    assert not (project / "tests/unit/test_layer_version.py").exists()
     readme = (project / "README.md").read_text(encoding="utf-8")
     for word in ("deploy-role", "Dependabot", "AWS_DEPLOY_ROLE_ARN", ".github"):
         assert word not in readme, word

@@ -64,8 +64,8 @@ def expected_files(answers: dict) -> set[str]:
             "deploy-role.yaml",
             "requirements-sam.txt",
         }
-        if answers["powertools_source"] == "layer":
-            files.add("tests/unit/test_layer_version.py")
+    if answers["powertools_source"] == "layer":
+        files.add("tests/unit/test_layer_version.py")
     return files
 
 

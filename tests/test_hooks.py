@@ -287,14 +287,14 @@ def test_unselected_paths_for_defaults_and_all_off():
         "ci": "github",
     }
     assert post_gen.unselected_paths(everything) == []
-    all_off = {**VALID, **{k: False for k in BOOLEANS}, "ci": "none"}
+    all_off = {**pip, **{k: False for k in BOOLEANS}, "ci": "none"}
     assert sorted(post_gen.unselected_paths(all_off)) == sorted(
         [
+            layer_version_test,
             ".github",
             "deploy-role.yaml",
             "requirements-sam.txt",
             *MAKEFILE_BUILD,
-            layer_version_test,
             "tests/unit/test_logging.py",
             "tests/unit/test_metrics.py",
             "tests/unit/test_tracing.py",
