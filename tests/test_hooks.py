@@ -10,11 +10,11 @@ import pytest
 
 from hooks_loader import post_gen, pre_gen
 from matrix import (
-    ROOT,
     BOOLEANS,
     CHOICES,
     COOKIECUTTER_JSON,
     DEFAULTS,
+    ROOT,
     SNAPSTART_RUNTIMES,
     supported,
 )
