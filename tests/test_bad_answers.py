@@ -5,8 +5,8 @@ own traceback; a non-zero exit; nothing left in the output directory.
 
 Where cookiecutter itself stops first (invalid choices, non-boolean strings, Jinja
 syntax errors in an answer, an existing project directory), the tests pin down what
-it does, so a cookiecutter upgrade that changes it is noticed. README.md ("Hostile
-answers") documents every case.
+it does, so a cookiecutter upgrade that changes it is noticed. docs/hostile-answers.md
+documents every case.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Every way README says a project can be generated, run for real: the cookiecutter
-CLI, `sam init --location` from a pip-installed SAM CLI, the refusal of the native
-(frozen) SAM CLI installers, cruft, and cookiecutter replay.
+"""Every way docs/entry-points.md says a project can be generated, run for real:
+the cookiecutter CLI, `sam init --location` from a pip-installed SAM CLI, the
+refusal of the native (frozen) SAM CLI installers, cruft, and cookiecutter replay.
 
 Tools run as `python -m <module>` with the interpreter running the tests: the pinned
 versions installed beside it are the ones exercised, whichever interpreter the console
@@ -25,7 +25,7 @@ from matrix import DEFAULTS, ROOT, quick_matrix
 
 ALL_OFF = quick_matrix()[1]
 assert not any(ALL_OFF[k] for k in ("logging", "tracing", "metrics")), ALL_OFF
-# What SAM CLI 1.170+ native installers print for this template (README quotes it).
+# What SAM CLI 1.170+ native installers print for this template (the docs quote it).
 REFUSAL = (
     "Error: Cannot run the template hook pre_gen_project.py: this SAM CLI "
     "installation has no Python interpreter available to run it. To unblock, "
@@ -141,8 +141,8 @@ def test_sam_init_name_names_the_project(bake, tmp_path, env):
 @pytest.mark.slow
 def test_sam_init_name_that_is_not_a_slug_leaves_a_stray_samconfig(tmp_path, env):
     """SAM CLI assumes the project folder is <output>/<--name>: for a name that is not
-    already a slug it writes its own samconfig.toml into a second folder. README
-    therefore says: pass a slug to --name, or project_name in --extra-context."""
+    already a slug it writes its own samconfig.toml into a second folder. The docs
+    therefore say: pass a slug to --name, or project_name in --extra-context."""
     result = sam_init(tmp_path / "sam", env, "--name", "My Service")
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -154,7 +154,7 @@ def test_sam_init_name_that_is_not_a_slug_leaves_a_stray_samconfig(tmp_path, env
         "samconfig.toml"
     ]
 
-    # The alternative README gives is clean.
+    # The alternative the docs give is clean.
     clean = sam_init(
         tmp_path / "clean", env, "--extra-context", '{"project_name": "My Service"}'
     )
@@ -166,7 +166,7 @@ def test_sam_init_name_that_is_not_a_slug_leaves_a_stray_samconfig(tmp_path, env
 
 
 def test_hooks_are_python_files():
-    """The deliberate choice README explains: Python hooks run under cookiecutter,
+    """The deliberate choice the docs explain: Python hooks run under cookiecutter,
     cruft, pip/pipx/uv/Homebrew SAM CLI and the Windows MSI on every OS. An
     extensionless (shebang) hook would instead run under the native macOS/Linux
     installers and never on Windows; SAM CLI's refusal below only covers `.py`."""
@@ -210,7 +210,7 @@ def test_native_sam_cli_installer_refuses_loudly(tmp_path, env):
 def test_frozen_sam_before_1_170_would_skip_the_hooks_silently(
     monkeypatch, tmp_path, cookiecutter_config
 ):
-    """Why README warns about native installers older than 1.170: cookiecutter runs a
+    """Why the docs warn about native installers older than 1.170: cookiecutter runs a
     .py hook as [sys.executable, hook], and there sys.executable is the sam binary,
     which exits 0 without running it (aws/aws-sam-cli PR #9211). Reproduced with a
     stand-in that does the same: a bad answer passes and nothing is pruned."""
@@ -291,7 +291,7 @@ def test_cruft_create_then_update_an_answer(bake, tmp_path, env, template_reposi
     assert tree(project, ignore=(".git", ".cruft.json")) == tree(fresh)
 
 
-# --- cookiecutter replay (README's re-render path) ----------------------------------
+# --- cookiecutter replay (docs/entry-points.md: re-render)
 
 
 REPLAYED = {
@@ -324,7 +324,7 @@ def test_replaying_the_recorded_answers_gives_the_same_tree(
 
 
 def test_rerender_with_a_changed_answer_prunes(bake, tmp_path, env):
-    """README: edit .cookiecutter.json, then re-render over the project with
+    """The docs: edit .cookiecutter.json, then re-render over the project with
     --replay-file .cookiecutter.json --overwrite-if-exists. Overwriting never
     deletes files; the post-generation hook prunes what the new answers drop."""
     project = working_copy(bake, DEFAULTS, tmp_path)
@@ -350,15 +350,15 @@ def test_rerender_with_a_changed_answer_prunes(bake, tmp_path, env):
     assert tree(project) == tree(baked_project(bake, {**DEFAULTS, "metrics": False}))
 
 
-# --- README's compatibility table ---------------------------------------------------
+# --- the compatibility table (docs/entry-points.md) ----------------------------
 
 
-def test_readme_entry_point_claims_match_these_tests():
-    """Every test README's table cites exists, and the refusal it quotes is the one
-    asserted above, so the table cannot claim more than the suite proves."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Hooks and entry points") :]
-    section = section[: section.index("\n## ")]
+def test_documented_entry_point_claims_match_these_tests():
+    """Every test the compatibility table (docs/entry-points.md) cites exists, and the
+    refusal it quotes is the one asserted above, so the table cannot claim more than
+    the suite proves."""
+    page = (ROOT / "docs" / "entry-points.md").read_text(encoding="utf-8")
+    section = page[page.index("## Hooks and entry points") :]
     cited = set(re.findall(r"`(?:[\w.]+::)?(test_\w+)`", section))
     defined = {
         name
