@@ -1,44 +1,33 @@
-"""Shared fixtures: each combination is baked once per session and shared."""
+"""Shared fixtures: each combination is rendered once per test run and shared by
+every pytest-xdist worker (renders.py); work kept in .cache/ is made once, under a
+lock (shared.py)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-from matrix import COOKIECUTTER_JSON, ROOT
+from matrix import ROOT, combination_id
+from renders import Renders
+from shared import digest, once, run_directory
 
 CACHE = ROOT / ".cache"
-
-
-class Baker:
-    """Bakes with pytest-cookies, once per set of answers for the whole session."""
-
-    def __init__(self, cookies_session):
-        self._cookies = cookies_session
-        self._results: dict[str, object] = {}
-
-    def __call__(self, answers: dict):
-        unknown = set(answers) - set(COOKIECUTTER_JSON)
-        # Cookiecutter silently ignores unknown keys: a typo would test the defaults.
-        assert not unknown, f"not in cookiecutter.json: {sorted(unknown)}"
-        key = json.dumps(answers, sort_keys=True)
-        if key not in self._results:
-            self._results[key] = self._cookies.bake(extra_context=dict(answers))
-        return self._results[key]
+# The region `sam validate --lint` lints for in the tests (it needs one).
+LINT_REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def bake(cookies_session):
-    return Baker(cookies_session)
+def bake(tmp_path_factory, cookiecutter_config) -> Renders:
+    """bake(answers): the run's one rendering of these answers (renders.Renders),
+    shared by all pytest-xdist workers."""
+    return Renders(run_directory(tmp_path_factory) / "renders", cookiecutter_config)
 
 
 def baked_project(bake, answers: dict) -> Path:
@@ -48,6 +37,43 @@ def baked_project(bake, answers: dict) -> Path:
     assert result.exception is None, result.exception
     assert result.exit_code == 0
     return Path(result.project_path)
+
+
+def session_answers(request, fixture: str) -> list[dict]:
+    """The answers of every test selected in this run that uses `fixture`, in
+    order, without repeats: what a session fixture batching one check over many
+    renderings has to cover. (Each pytest-xdist worker sees the whole selection.)"""
+    found: dict[str, dict] = {}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "answers" in params and fixture in item.fixturenames:
+            found.setdefault(
+                json.dumps(params["answers"], sort_keys=True), params["answers"]
+            )
+    return list(found.values())
+
+
+@pytest.fixture(scope="session")
+def cfn_lint(tmp_path_factory):
+    """cfn_lint(template) -> findings: what `sam validate --lint` reports for that
+    template.yaml: cfnlint.api.lint with the arguments SAM CLI passes it
+    (samcli.commands.validate.validate._lint), in process. Computed once per
+    distinct template content in the whole run (every worker, every test module)."""
+    from cfnlint.api import ManualArgs, lint
+
+    directory = run_directory(tmp_path_factory) / "cfn-lint"
+
+    def findings(template: Path) -> list[str]:
+        text = template.read_text(encoding="utf-8")
+
+        def make(target: Path) -> None:
+            found = lint(text, config=ManualArgs(regions=[LINT_REGION]))
+            target.write_text(json.dumps([str(m) for m in found]), encoding="utf-8")
+
+        result = once(directory / f"{digest(text)}.json", make)
+        return json.loads(result.read_text(encoding="utf-8"))
+
+    return findings
 
 
 def working_copy(bake, answers: dict, destination: Path) -> Path:
@@ -84,33 +110,34 @@ def requirement_lines(path: Path) -> list[str]:
 
 class ProjectEnvironments:
     """One virtual environment per distinct set of generated dev requirements,
-    shared by every bake that needs it and kept in .cache/ between runs."""
+    shared by every bake that needs it and kept in .cache/ between runs (made once
+    under a lock: pytest-xdist workers and concurrent runs wait for each other)."""
 
     def __init__(self, root: Path):
         self.root = root
 
     def python_for(self, project: Path) -> Path:
         requirements = sorted(requirement_lines(project / "requirements-dev.txt"))
-        digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
-        env = self.root / digest
-        python = env / "bin" / "python"
-        if not (env / ".complete").exists():
-            shutil.rmtree(env, ignore_errors=True)
-            venv.create(env, with_pip=True)
-            installed = run(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    *requirements,
-                ]
-            )
-            assert installed.returncode == 0, installed.stderr
-            (env / ".complete").write_text("\n".join(requirements), encoding="utf-8")
-        return python
+        env = self.root / digest("\n".join(requirements))
+
+        def make(env: Path) -> None:
+            uv_install(env, requirements)
+
+        once(env, make, stamp="\n".join(requirements))
+        return env / "bin" / "python"
+
+
+def uv_install(env: Path, requirements: list[str]) -> None:
+    """A new virtual environment for the Python running the tests, with exactly
+    these requirements, through uv (bytecode compiled: each is imported by many
+    test processes)."""
+    for command in (
+        ["venv", "--quiet", "--python", sys.executable, str(env)],
+        ["pip", "install", "--quiet", "--compile-bytecode"]
+        + ["--python", str(env / "bin" / "python"), *requirements],
+    ):
+        done = run([tool("uv"), *command])
+        assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +169,7 @@ def cookiecutter_config(tmp_path_factory) -> Path:
 
 
 # Tools whose pins clash with aws-sam-cli's live in a venv each under .cache/tools/,
-# installed by .ci/run from the exact pins in .ci/tools.txt.
+# installed by noxfile.py (session full) from the exact pins in .ci/tools.txt.
 TOOL_PINS = dict(
     line.strip().split("==")
     for line in (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
@@ -185,3 +212,19 @@ def require_interpreter(runtime: str) -> str:
     if python is None:
         pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
     return python
+
+
+# Fixtures whose work for one combination must stay in one pytest-xdist worker
+# (each builds per worker, once per combination): the tests using them are grouped
+# by combination, which `--dist loadgroup` (noxfile.py) sends to one worker.
+PER_COMBINATION_FIXTURES = ("sam_builds",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        used = [f for f in PER_COMBINATION_FIXTURES if f in item.fixturenames]
+        if used and "answers" in params:
+            group = f"{used[0]}-{combination_id(params['answers'])}"
+            item.add_marker(pytest.mark.xdist_group(group))

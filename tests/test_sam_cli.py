@@ -25,6 +25,7 @@ import pytest
 
 from conftest import (
     CACHE,
+    LINT_REGION,
     baked_project,
     clean_environment,
     require_interpreter,
@@ -34,15 +35,17 @@ from conftest import (
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
+    build_matrix,
     combination_id,
     full_matrix,
     quick_matrix,
     values,
 )
+from shared import once
 
 pytestmark = pytest.mark.slow
 
-REGION = "us-east-1"
+REGION = LINT_REGION  # the region the CLI validates for, as the in-process lint
 FUNCTION = "HelloWorldFunction"
 
 
@@ -97,12 +100,11 @@ def test_sam_validate_lint_cli(bake, answers):
 
 
 @pytest.fixture(scope="session")
-def in_process_validator():
+def in_process_validator(cfn_lint):
     """`sam validate --lint` minus the CLI: the same cfnlint call with the same
-    arguments (samcli.commands.validate.validate._lint), and plain `sam validate`'s
-    SAM translation. The managed-policy loader is a stub: the template names no
-    managed policies, and the real one needs AWS credentials."""
-    from cfnlint.api import ManualArgs, lint
+    arguments (conftest.cfn_lint: once per distinct template in the run), and plain
+    `sam validate`'s SAM translation. The managed-policy loader is a stub: the
+    template names no managed policies, and the real one needs AWS credentials."""
     from samcli.lib.translate.sam_template_validator import SamTemplateValidator
     from samcli.yamlhelper import yaml_parse
 
@@ -112,7 +114,7 @@ def in_process_validator():
 
     def validate(template: Path) -> tuple[list[str], dict]:
         text = template.read_text(encoding="utf-8")
-        findings = [str(m) for m in lint(text, config=ManualArgs(regions=[REGION]))]
+        findings = cfn_lint(template)
         translated = SamTemplateValidator(
             yaml_parse(text), NoManagedPolicies(), region=REGION
         ).get_translated_template_if_valid()
@@ -172,18 +174,6 @@ def test_sam_validate_lint_in_process(bake, in_process_validator, answers):
 
 # --------------------------------------------------------------------------
 # sam build
-
-
-def build_matrix() -> list[dict]:
-    """logging x tracing x metrics x powertools_source x architecture on the
-    default runtime, then the defaults on every other runtime and with SnapStart
-    (build_method=makefile has its own build tests in test_build_method.py)."""
-    keys = ["logging", "tracing", "metrics", "powertools_source", "architecture"]
-    combinations = [{**DEFAULTS}]
-    for key in keys:
-        combinations = [{**c, key: v} for c in combinations for v in values(key)]
-    others = [{**DEFAULTS, "runtime": r} for r in values("runtime")[1:]]
-    return [*combinations, *others, {**DEFAULTS, "snapstart": True}]
 
 
 BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]
@@ -255,9 +245,8 @@ def layer_stand_in(runtime: str) -> Path:
     with [tracer], installed once into .cache/ (kept between runs)."""
     python = require_interpreter(runtime)
     name = f"{POWERTOOLS_VERSION}-{runtime}-{platform.machine()}"
-    target = CACHE / "powertools-layer" / name
-    if not (target / ".complete").exists():
-        shutil.rmtree(target, ignore_errors=True)
+
+    def install(target: Path) -> None:
         installed = run(
             [
                 python,
@@ -274,8 +263,8 @@ def layer_stand_in(runtime: str) -> Path:
             env=clean_environment(),
         )
         assert installed.returncode == 0, installed.stderr
-        (target / ".complete").write_text(POWERTOOLS_VERSION, encoding="utf-8")
-    return target
+
+    return once(CACHE / "powertools-layer" / name, install)
 
 
 # Runs under the runtime's interpreter with -I -S: no site-packages, no PYTHON*
