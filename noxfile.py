@@ -101,9 +101,9 @@ def run(session: nox.Session, tool: str, *args: str, **kwargs) -> None:
 
 
 def pytest(session: nox.Session, *args: str) -> None:
-    # One pytest-xdist worker per core; tests that share a per-combination build
-    # are grouped onto one worker (tests/conftest.py PER_COMBINATION_FIXTURES).
-    run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "loadgroup",
+    # One pytest-xdist worker per core, work-stealing: thousands of small tests
+    # go out in large batches. What workers share is made once (tests/shared.py).
+    run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "worksteal",
         *args, *session.posargs)  # fmt: skip
 
 

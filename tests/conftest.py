@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from matrix import ROOT, combination_id
+from matrix import ROOT
 from renders import Renders
-from shared import digest, once, run_directory
+from shared import SharedResults, digest, once, run_directory
 
 CACHE = ROOT / ".cache"
 # The region `sam validate --lint` lints for in the tests (it needs one).
@@ -53,27 +53,38 @@ def session_answers(request, fixture: str) -> list[dict]:
     return list(found.values())
 
 
-@pytest.fixture(scope="session")
-def cfn_lint(tmp_path_factory):
-    """cfn_lint(template) -> findings: what `sam validate --lint` reports for that
-    template.yaml: cfnlint.api.lint with the arguments SAM CLI passes it
-    (samcli.commands.validate.validate._lint), in process. Computed once per
-    distinct template content in the whole run (every worker, every test module)."""
-    from cfnlint.api import ManualArgs, lint
+@functools.cache
+def cfn_lint_runner():
+    """cfn-lint's runner as `sam validate --lint` configures it (the region only),
+    made once per process: SAM CLI's cfnlint.api.lint call makes one per template,
+    which loads every rule again."""
+    from cfnlint.config import ConfigMixIn, ManualArgs
+    from cfnlint.runner import Runner
 
-    directory = run_directory(tmp_path_factory) / "cfn-lint"
+    return Runner(ConfigMixIn(**ManualArgs(regions=[LINT_REGION])))
 
-    def findings(template: Path) -> list[str]:
-        text = template.read_text(encoding="utf-8")
 
-        def make(target: Path) -> None:
-            found = lint(text, config=ManualArgs(regions=[LINT_REGION]))
-            target.write_text(json.dumps([str(m) for m in found]), encoding="utf-8")
+def cfn_lint_templates(templates: dict[str, Path]) -> dict[str, list[str]]:
+    """What `sam validate --lint` reports for each template (cfnlint.api.lint's
+    steps: decode, then validate), keyed like `templates`."""
+    from cfnlint.decode.decode import decode_str
 
-        result = once(directory / f"{digest(text)}.json", make)
-        return json.loads(result.read_text(encoding="utf-8"))
-
+    findings = {}
+    for key, path in templates.items():
+        template, errors = decode_str(path.read_text(encoding="utf-8"))
+        if not errors and template is not None:
+            errors = cfn_lint_runner().validate_template(template)
+        findings[key] = [str(match) for match in errors or []]
     return findings
+
+
+@pytest.fixture(scope="session")
+def cfn_lint(tmp_path_factory) -> SharedResults:
+    """cfn_lint(template) -> what `sam validate --lint` reports for it, computed
+    once per distinct template in the run (every worker, every test module);
+    cfn_lint.prefetch(templates) lints a batch, shared out between the workers."""
+    directory = run_directory(tmp_path_factory) / "cfn-lint"
+    return SharedResults(directory, cfn_lint_templates)
 
 
 def working_copy(bake, answers: dict, destination: Path) -> Path:
@@ -212,19 +223,3 @@ def require_interpreter(runtime: str) -> str:
     if python is None:
         pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
     return python
-
-
-# Fixtures whose work for one combination must stay in one pytest-xdist worker
-# (each builds per worker, once per combination): the tests using them are grouped
-# by combination, which `--dist loadgroup` (noxfile.py) sends to one worker.
-PER_COMBINATION_FIXTURES = ("sam_builds",)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        used = [f for f in PER_COMBINATION_FIXTURES if f in item.fixturenames]
-        if used and "answers" in params:
-            group = f"{used[0]}-{combination_id(params['answers'])}"
-            item.add_marker(pytest.mark.xdist_group(group))

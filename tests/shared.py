@@ -7,8 +7,8 @@ process gets to it first; the others wait for it or do other units meanwhile.
   so a half-made one left by an interrupted run is made again, never used.
 - once_each(): many of those, shared out between the processes that ask at the
   same time (a unit another process holds is left to it and waited for at the end).
-- shared_results(): a batch computation (one tool run over many files) split into
-  chunks that are each computed once, with JSON results every process reads.
+- SharedResults: a check's results per key (a digest of what it reads), computed
+  in batches (one tool run over many files) that the workers share out.
 """
 
 from __future__ import annotations
@@ -96,33 +96,70 @@ def digest(text: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def shared_results(
-    directory: Path,
-    name: str,
-    keys: Iterable[str],
-    compute: Callable[[list[str]], dict[str, object]],
-    chunks: int = 8,
-    smallest: int = 32,
-) -> dict[str, object]:
-    """compute(some keys) -> {key: JSON-serialisable result} for every key, the
-    keys split into at most `chunks` chunks of at least `smallest` keys (a tool's
-    start-up is paid once per chunk), each computed once, by whichever process
-    takes it first. Every caller gets the results for all the keys."""
-    keys = sorted(set(keys))
-    size = max(smallest, -(-len(keys) // chunks))
-    parts = [keys[i : i + size] for i in range(0, len(keys), size)]
+def file_digest(path: Path) -> str:
+    return digest(path.read_bytes())
 
-    def job(part: list[str]) -> tuple[Path, Make]:
-        def make(target: Path) -> None:
-            results = compute(part)
-            assert sorted(results) == part, f"{name}: results for other keys"
-            target.write_text(json.dumps(results), encoding="utf-8")
 
-        return directory / f"{name}-{digest(chr(10).join(part))}.json", make
+class SharedResults:
+    """A check's results, one JSON file per distinct content checked (key(path):
+    by default the digest of the file's bytes) in a directory the run's workers
+    share: each distinct content is checked once in the run.
 
-    jobs = [job(part) for part in parts]
-    once_each(jobs)
-    results: dict[str, object] = {}
-    for target, _ in jobs:
-        results.update(json.loads(target.read_text(encoding="utf-8")))
-    return results
+    compute({key: path, ...}) -> {key: result} checks many at a time (a tool's
+    start-up is paid once per call). prefetch(paths) splits a batch into chunks
+    the workers share out; results(path) of content nobody checked yet checks it
+    alone.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        compute: Callable[[dict[str, Path]], dict[str, object]],
+        key: Callable[[Path], str] = file_digest,
+        chunks: int = 8,
+        smallest: int = 32,
+    ):
+        self.directory = directory
+        self.compute = compute
+        self.key = key
+        self.chunks = chunks
+        self.smallest = smallest
+
+    def _file(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def _compute(self, items: dict[str, Path]) -> None:
+        missing = {k: v for k, v in items.items() if not self._file(k).exists()}
+        if not missing:
+            return
+        results = self.compute(missing)
+        assert sorted(results) == sorted(missing), "results for other keys"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for key, result in results.items():
+            # Written aside, then renamed: a reader sees a whole file or none.
+            partial = self.directory / f".{key}.{os.getpid()}"
+            partial.write_text(json.dumps(result), encoding="utf-8")
+            os.replace(partial, self._file(key))
+
+    def prefetch(self, paths: Iterable[Path]) -> None:
+        items: dict[str, Path] = {}
+        for path in paths:
+            items.setdefault(self.key(path), path)
+        keys = sorted(items)
+        size = max(self.smallest, -(-len(keys) // self.chunks))
+        parts = [keys[i : i + size] for i in range(0, len(keys), size)]
+
+        def job(part: list[str]) -> tuple[Path, Make]:
+            def make(marker: Path) -> None:
+                self._compute({k: items[k] for k in part})
+                marker.write_text("", encoding="utf-8")
+
+            return self.directory / f"chunk-{digest(chr(10).join(part))}", make
+
+        once_each(job(part) for part in parts)
+
+    def __call__(self, path: Path):
+        key = self.key(path)
+        if not self._file(key).exists():
+            self._compute({key: path})
+        return json.loads(self._file(key).read_text(encoding="utf-8"))

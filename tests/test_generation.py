@@ -16,7 +16,7 @@ import pytest
 from conftest import baked_project, requirement_lines, run, session_answers, tool
 from hooks_loader import post_gen
 from matrix import DEFAULTS, POWERTOOLS_VERSION, ROOT, matrix_params
-from shared import digest, run_directory, shared_results
+from shared import SharedResults, digest, run_directory
 
 COMBINATIONS = matrix_params()
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
@@ -272,23 +272,22 @@ def lint_findings(request, bake, cfn_lint, tmp_path_factory):
     """findings(answers): what ruff check, ruff format --check and cfn-lint (as
     `sam validate --lint` runs it) report for that rendering. Each linter runs once
     per distinct content it reads (the Python files with their ruff configuration;
-    template.yaml), the work shared between workers."""
-    python: dict[str, Path] = {}
-    for rendered in bake.render_all(session_answers(request, "lint_findings")):
-        project = rendered.project_path
-        assert project is not None, rendered.exception
-        python.setdefault(python_sources(project), project)
-    by_sources = shared_results(
-        run_directory(tmp_path_factory),
-        "ruff",
-        python,
-        lambda keys: ruff_findings({k: python[k] for k in keys}),
+    template.yaml), in batches the workers share out."""
+    projects = [
+        rendered.project_path
+        for rendered in bake.render_all(session_answers(request, "lint_findings"))
+    ]
+    assert None not in projects, "a combination failed to render"
+    ruff = SharedResults(
+        run_directory(tmp_path_factory) / "ruff", ruff_findings, key=python_sources
     )
+    ruff.prefetch(projects)
+    cfn_lint.prefetch(project / "template.yaml" for project in projects)
 
     def findings(answers: dict) -> list[str]:
         project = baked_project(bake, answers)
         linted = cfn_lint(project / "template.yaml")
-        return by_sources[python_sources(project)] + [f"cfn-lint {m}" for m in linted]
+        return ruff(project) + [f"cfn-lint {match}" for match in linted]
 
     return findings
 

@@ -5,8 +5,8 @@ runtime's own interpreter with only the build output, and for the layer variant 
 stand-in for the layer, on sys.path).
 
 Validation: template.yaml does not depend on `ci` (asserted below), so each
-distinct template is validated once: the quick subset's templates with the `sam`
-CLI itself, every other one in-process with the code the CLI runs for `--lint`
+distinct template is validated once: the defaults' and everything-off's with the
+`sam` CLI itself, every other one in-process with the code the CLI runs for `--lint`
 (cfnlint.api.lint) plus the translation plain `sam validate` does (samtranslator
 through SAM CLI's SamTemplateValidator), without the process start (~4 s each).
 """
@@ -41,7 +41,7 @@ from matrix import (
     quick_matrix,
     values,
 )
-from shared import once
+from shared import once, run_directory
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,8 @@ def distinct_templates(matrix: list[dict]) -> dict[str, dict]:
     return {template_key(a): {**a, "ci": DEFAULTS["ci"]} for a in matrix}
 
 
-CLI_VALIDATED = distinct_templates(quick_matrix())
+# The CLI itself (~4 s a process) for the defaults and for everything off.
+CLI_VALIDATED = distinct_templates(quick_matrix()[:2])
 IN_PROCESS_VALIDATED = {
     key: answers
     for key, answers in distinct_templates(full_matrix()).items()
@@ -180,31 +181,35 @@ BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]
 
 
 class SamBuilds:
-    """Each combination copied out of the shared bake (sam build writes into the
-    project) and built once per session with plain `sam build`, as a user would."""
+    """Each combination copied out of its rendering (sam build writes into the
+    project) and built with plain `sam build`, as a user would: once per run, the
+    build shared by every pytest-xdist worker (shared.once)."""
 
-    def __init__(self, bake, tmp_path_factory):
+    def __init__(self, bake, directory: Path):
         self._bake = bake
-        self._tmp = tmp_path_factory
-        self._results: dict[str, tuple[Path, object]] = {}
+        self._directory = directory
 
     def __call__(self, answers: dict) -> Path:
         require_interpreter(answers["runtime"])
-        key = combination_id(answers)
-        if key not in self._results:
-            project = self._tmp.mktemp("sam-build") / "project"
+        target = self._directory / combination_id(answers)
+
+        def build(target: Path) -> None:
+            project = target / "project"
             shutil.copytree(baked_project(self._bake, answers), project)
             built = run([tool("sam"), "build"], cwd=project, env=sam_environment())
-            self._results[key] = (project, built)
-        project, built = self._results[key]
-        assert built.returncode == 0, built.stdout + built.stderr
-        assert "Build Succeeded" in built.stdout
-        return project / ".aws-sam" / "build" / FUNCTION
+            outcome = {"returncode": built.returncode, "stdout": built.stdout}
+            outcome["output"] = built.stdout + built.stderr
+            (target / "build.json").write_text(json.dumps(outcome), encoding="utf-8")
+
+        built = json.loads((once(target, build) / "build.json").read_text("utf-8"))
+        assert built["returncode"] == 0, built["output"]
+        assert "Build Succeeded" in built["stdout"]
+        return target / "project" / ".aws-sam" / "build" / FUNCTION
 
 
 @pytest.fixture(scope="session")
 def sam_builds(bake, tmp_path_factory) -> SamBuilds:
-    return SamBuilds(bake, tmp_path_factory)
+    return SamBuilds(bake, run_directory(tmp_path_factory) / "sam-builds")
 
 
 @pytest.mark.parametrize("answers", BUILDS)
@@ -267,9 +272,10 @@ def layer_stand_in(runtime: str) -> Path:
     return once(CACHE / "powertools-layer" / name, install)
 
 
-# Runs under the runtime's interpreter with -I -S: no site-packages, no PYTHON*
-# variables, no current directory; the build output first on sys.path, then the
-# layer stand-in (Lambda puts layers after the function code).
+# Runs under the runtime's interpreter with -I -S -B: no site-packages, no PYTHON*
+# variables, no current directory, no bytecode written into the build (other tests
+# share it; Lambda's /var/task is read-only too); the build output first on
+# sys.path, then the layer stand-in (Lambda puts layers after the function code).
 HARNESS = r"""
 import json, sys, sysconfig
 request = json.loads(sys.argv[1])
@@ -340,7 +346,8 @@ def run_built_function(answers: dict, build: Path, events: list[dict]):
     }
     request = {"build": str(build), "layers": layers, "events": events}
     result = run(
-        [require_interpreter(runtime), "-I", "-S", "-c", HARNESS, json.dumps(request)],
+        [require_interpreter(runtime), "-I", "-S", "-B", "-c", HARNESS]
+        + [json.dumps(request)],
         env=env,
         cwd=build,
     )

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import baked_project, isolated_tool, run, session_answers
 from matrix import combination_id, matrix_params, quick_matrix
-from shared import digest, run_directory, shared_results
+from shared import SharedResults, run_directory
 
 COMBINATIONS = matrix_params()
 
@@ -57,26 +57,14 @@ def checkov(templates: dict[str, Path]) -> dict[str, dict[str, list[dict]]]:
 @pytest.fixture(scope="session")
 def checkov_results(request, bake, tmp_path_factory):
     """results(answers): checkov's checks of that rendering's template.yaml. checkov
-    runs once per distinct template over this run's security tests, the work
-    shared between workers."""
+    runs once per distinct template of this run's security tests, in batches the
+    workers share out."""
     isolated_tool("checkov")  # skips (locally) or fails (CI) before any work
-    templates: dict[str, Path] = {}
-    for rendered in bake.render_all(session_answers(request, "checkov_results")):
-        assert rendered.project_path is not None, rendered.exception
-        template = rendered.project_path / "template.yaml"
-        templates.setdefault(digest(template.read_bytes()), template)
-    by_template = shared_results(
-        run_directory(tmp_path_factory),
-        "checkov",
-        templates,
-        lambda keys: checkov({k: templates[k] for k in keys}),
-    )
-
-    def results(answers: dict) -> dict[str, list[dict]]:
-        template = baked_project(bake, answers) / "template.yaml"
-        return by_template[digest(template.read_bytes())]
-
-    return results
+    rendered = bake.render_all(session_answers(request, "checkov_results"))
+    assert all(r.project_path for r in rendered), "a combination failed to render"
+    results = SharedResults(run_directory(tmp_path_factory) / "checkov", checkov)
+    results.prefetch(r.project_path / "template.yaml" for r in rendered)
+    return lambda answers: results(baked_project(bake, answers) / "template.yaml")
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
