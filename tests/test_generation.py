@@ -64,10 +64,18 @@ OPTION_FILES: dict[str, dict[object, set[str]]] = {
 
 
 def expected_files(answers: dict) -> set[str]:
-    files = set(ALWAYS)
+    """ALWAYS, and each owned file whose every owning answer was given (a file may
+    belong to values of several options)."""
+    owners: dict[str, list[tuple[str, object]]] = {}
     for option, owned in OPTION_FILES.items():
-        files |= owned.get(answers[option], set())
-    return files
+        for value, files in owned.items():
+            for file in files:
+                owners.setdefault(file, []).append((option, value))
+    return ALWAYS | {
+        file
+        for file, owning in owners.items()
+        if all(answers[option] == value for option, value in owning)
+    }
 
 
 # Two whole trees, literally: the defaults, and everything off.

@@ -9,8 +9,9 @@ Declared by hand, each a decision:
 - .github/workflows/ci.yml: a render job for each value (choices and booleans);
 - tests/matrix.py build_matrix() or makefile_builds(): a real `sam build`
   of each value that changes what sam build reads (hello_world/, template.yaml);
-- tests/matrix.py NO_CODE_KEYS only if it changes no generated Python or
-  requirements (the generated-test matrix and bench/ leave those out);
+- tests/matrix.py NO_CODE_KEYS only if it changes the content of no generated
+  Python or requirements file (the generated-test matrix and bench/ leave those
+  out);
 - if a value owns files: hooks/post_gen_project.py OPTION_PATHS and
   tests/test_generation.py OPTION_FILES, which test_generation checks agree.
 Derived, nothing to do: the test matrices (tests/matrix.py), the bench subjects
@@ -72,9 +73,13 @@ def tree(project: Path, parts: tuple[str, ...]) -> dict[str, bytes]:
     }
 
 
-def changes(bake, option: str, value, parts: tuple[str, ...], suffixes=()) -> bool:
+def changes(
+    bake, option: str, value, parts: tuple[str, ...], suffixes=(), content_only=False
+) -> bool:
     """Whether this value, the other answers at their defaults, renders these
-    parts of the project differently from the defaults. Unknown options: yes."""
+    parts of the project differently from the defaults (with content_only, the
+    files both have: which files exist is OPTION_FILES' business). Unknown
+    options: yes."""
     answers = with_value(option, value)
     if option not in COOKIECUTTER_JSON:
         return True
@@ -85,9 +90,11 @@ def changes(bake, option: str, value, parts: tuple[str, ...], suffixes=()) -> bo
         files = tree(project, parts)
         return {k: v for k, v in files.items() if not suffixes or k.endswith(suffixes)}
 
-    return selected(baked_project(bake, answers)) != selected(
-        baked_project(bake, DEFAULTS)
-    )
+    changed = selected(baked_project(bake, answers))
+    default = selected(baked_project(bake, DEFAULTS))
+    if content_only:
+        return any(changed[k] != default[k] for k in changed.keys() & default.keys())
+    return changed != default
 
 
 def rejects_a_bad_value(valid: dict, option: str) -> bool:
@@ -139,7 +146,7 @@ def missing_places(bake, option: str) -> list[str]:
         places["tests/matrix.py NO_CODE_KEYS (it changes the code)"] = (
             option not in NO_CODE_KEYS
             or not any(
-                changes(bake, option, value, (".",), suffixes=code)
+                changes(bake, option, value, (".",), code, content_only=True)
                 for value in option_values(option)
             )
         )
