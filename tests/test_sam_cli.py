@@ -272,9 +272,9 @@ def layer_stand_in(runtime: str) -> Path:
     return once(CACHE / "powertools-layer" / name, install)
 
 
-# Runs under the runtime's interpreter with -I -S -B: no site-packages, no PYTHON*
-# variables, no current directory, no bytecode written into the build (other tests
-# share it; Lambda's /var/task is read-only too); the build output first on
+# Runs under the runtime's interpreter with -I -S: no site-packages, no PYTHON*
+# variables, no current directory; bytecode goes beside the project, never into
+# the build other tests share (pycache_prefix); the build output first on
 # sys.path, then the layer stand-in (Lambda puts layers after the function code).
 HARNESS = r"""
 import json, sys, sysconfig
@@ -345,9 +345,10 @@ def run_built_function(answers: dict, build: Path, events: list[dict]):
         **function_variables(template),
     }
     request = {"build": str(build), "layers": layers, "events": events}
+    pycache = build.parents[2] / ".pycache"
     result = run(
-        [require_interpreter(runtime), "-I", "-S", "-B", "-c", HARNESS]
-        + [json.dumps(request)],
+        [require_interpreter(runtime), "-I", "-S", "-X", f"pycache_prefix={pycache}"]
+        + ["-c", HARNESS, json.dumps(request)],
         env=env,
         cwd=build,
     )
