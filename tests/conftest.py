@@ -167,7 +167,7 @@ def clean_environment() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cookiecutter_config(tmp_path_factory) -> Path:
-    """A cookiecutter user config for renders outside pytest-cookies (the CLI, sam
+    """A cookiecutter user config for every render (renders.py, the CLI, sam
     init, cruft): clones and replay files go to a session directory, never to ~."""
     home = tmp_path_factory.mktemp("cookiecutter-home")
     config = home / "config.yaml"
