@@ -6,7 +6,7 @@ same run):
     .venv/bin/nox -s full                 what CI runs: install, lint, every combination
     .venv/bin/nox -s lint                 ruff and this repository's pre-commit hooks
     .venv/bin/nox -s bake -- ci=none      render a project, then run its own checks
-    .venv/bin/nox -s bench -- run --quick the benchmark (see bench/)
+    .venv/bin/nox -s bench -- run         the benchmark (see bench/README.md)
 
 Arguments after `--` go to pytest (fast, full), cookiecutter (bake) or bench.
 Everything installed goes to .venv and .cache/ (git-ignored), through uv.
