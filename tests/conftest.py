@@ -1,46 +1,35 @@
-"""Shared fixtures: each combination is baked once per session and shared."""
+"""Shared fixtures: each combination is rendered once per test run and shared by
+every pytest-xdist worker (renders.py); work kept in .cache/ is made once, under a
+lock (shared.py)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-from matrix import COOKIECUTTER_JSON, ROOT
+from matrix import ROOT
+from renders import Renders
+from shared import SharedResults, digest, once, run_directory
 
 CACHE = ROOT / ".cache"
 # Fixtures of the built-function tests (sam_builds, api_events), shared by modules.
 pytest_plugins = ["sam_builds"]
-
-
-class Baker:
-    """Bakes with pytest-cookies, once per set of answers for the whole session."""
-
-    def __init__(self, cookies_session):
-        self._cookies = cookies_session
-        self._results: dict[str, object] = {}
-
-    def __call__(self, answers: dict):
-        unknown = set(answers) - set(COOKIECUTTER_JSON)
-        # Cookiecutter silently ignores unknown keys: a typo would test the defaults.
-        assert not unknown, f"not in cookiecutter.json: {sorted(unknown)}"
-        key = json.dumps(answers, sort_keys=True)
-        if key not in self._results:
-            self._results[key] = self._cookies.bake(extra_context=dict(answers))
-        return self._results[key]
+# The region `sam validate --lint` lints for in the tests (it needs one).
+LINT_REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def bake(cookies_session):
-    return Baker(cookies_session)
+def bake(tmp_path_factory, cookiecutter_config) -> Renders:
+    """bake(answers): the run's one rendering of these answers (renders.Renders),
+    shared by all pytest-xdist workers."""
+    return Renders(run_directory(tmp_path_factory) / "renders", cookiecutter_config)
 
 
 def baked_project(bake, answers: dict) -> Path:
@@ -50,6 +39,54 @@ def baked_project(bake, answers: dict) -> Path:
     assert result.exception is None, result.exception
     assert result.exit_code == 0
     return Path(result.project_path)
+
+
+def session_answers(request, fixture: str) -> list[dict]:
+    """The answers of every test selected in this run that uses `fixture`, in
+    order, without repeats: what a session fixture batching one check over many
+    renderings has to cover. (Each pytest-xdist worker sees the whole selection.)"""
+    found: dict[str, dict] = {}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "answers" in params and fixture in item.fixturenames:
+            found.setdefault(
+                json.dumps(params["answers"], sort_keys=True), params["answers"]
+            )
+    return list(found.values())
+
+
+@functools.cache
+def cfn_lint_runner():
+    """cfn-lint's runner as `sam validate --lint` configures it (the region only),
+    made once per process: SAM CLI's cfnlint.api.lint call makes one per template,
+    which loads every rule again."""
+    from cfnlint.config import ConfigMixIn, ManualArgs
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(**ManualArgs(regions=[LINT_REGION])))
+
+
+def cfn_lint_templates(templates: dict[str, Path]) -> dict[str, list[str]]:
+    """What `sam validate --lint` reports for each template (cfnlint.api.lint's
+    steps: decode, then validate), keyed like `templates`."""
+    from cfnlint.decode.decode import decode_str
+
+    findings = {}
+    for key, path in templates.items():
+        template, errors = decode_str(path.read_text(encoding="utf-8"))
+        if not errors and template is not None:
+            errors = cfn_lint_runner().validate_template(template)
+        findings[key] = [str(match) for match in errors or []]
+    return findings
+
+
+@pytest.fixture(scope="session")
+def cfn_lint(tmp_path_factory) -> SharedResults:
+    """cfn_lint(template) -> what `sam validate --lint` reports for it, computed
+    once per distinct template in the run (every worker, every test module);
+    cfn_lint.prefetch(templates) lints a batch, shared out between the workers."""
+    directory = run_directory(tmp_path_factory) / "cfn-lint"
+    return SharedResults(directory, cfn_lint_templates)
 
 
 def working_copy(bake, answers: dict, destination: Path) -> Path:
@@ -86,33 +123,34 @@ def requirement_lines(path: Path) -> list[str]:
 
 class ProjectEnvironments:
     """One virtual environment per distinct set of generated dev requirements,
-    shared by every bake that needs it and kept in .cache/ between runs."""
+    shared by every bake that needs it and kept in .cache/ between runs (made once
+    under a lock: pytest-xdist workers and concurrent runs wait for each other)."""
 
     def __init__(self, root: Path):
         self.root = root
 
     def python_for(self, project: Path) -> Path:
         requirements = sorted(requirement_lines(project / "requirements-dev.txt"))
-        digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
-        env = self.root / digest
-        python = env / "bin" / "python"
-        if not (env / ".complete").exists():
-            shutil.rmtree(env, ignore_errors=True)
-            venv.create(env, with_pip=True)
-            installed = run(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    *requirements,
-                ]
-            )
-            assert installed.returncode == 0, installed.stderr
-            (env / ".complete").write_text("\n".join(requirements), encoding="utf-8")
-        return python
+        env = self.root / digest("\n".join(requirements))
+
+        def make(env: Path) -> None:
+            uv_install(env, requirements)
+
+        once(env, make, stamp="\n".join(requirements))
+        return env / "bin" / "python"
+
+
+def uv_install(env: Path, requirements: list[str]) -> None:
+    """A new virtual environment for the Python running the tests, with exactly
+    these requirements, through uv (bytecode compiled: each is imported by many
+    test processes)."""
+    for command in (
+        ["venv", "--quiet", "--python", sys.executable, str(env)],
+        ["pip", "install", "--quiet", "--compile-bytecode"]
+        + ["--python", str(env / "bin" / "python"), *requirements],
+    ):
+        done = run([tool("uv"), *command])
+        assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +169,7 @@ def clean_environment() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cookiecutter_config(tmp_path_factory) -> Path:
-    """A cookiecutter user config for renders outside pytest-cookies (the CLI, sam
+    """A cookiecutter user config for every render (renders.py, the CLI, sam
     init, cruft): clones and replay files go to a session directory, never to ~."""
     home = tmp_path_factory.mktemp("cookiecutter-home")
     config = home / "config.yaml"
@@ -144,7 +182,7 @@ def cookiecutter_config(tmp_path_factory) -> Path:
 
 
 # Tools whose pins clash with aws-sam-cli's live in a venv each under .cache/tools/,
-# installed by .ci/run from the exact pins in .ci/tools.txt.
+# installed by noxfile.py (session full) from the exact pins in .ci/tools.txt.
 TOOL_PINS = dict(
     line.strip().split("==")
     for line in (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()

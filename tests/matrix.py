@@ -108,3 +108,24 @@ def matrix_params() -> list:
         )
         for answers in full_matrix()
     ]
+
+
+def build_matrix() -> list[dict]:
+    """The combinations `sam build` builds with the pip builder (test_sam_cli.py):
+    logging x tracing x metrics x powertools_source x architecture on the default
+    runtime, then the defaults on every other runtime and with SnapStart."""
+    keys = ["logging", "tracing", "metrics", "powertools_source", "architecture"]
+    combinations = [{**DEFAULTS}]
+    for key in keys:
+        combinations = [{**c, key: v} for c in combinations for v in values(key)]
+    others = [{**DEFAULTS, "runtime": r} for r in values("runtime")[1:]]
+    return [*combinations, *others, {**DEFAULTS, "snapstart": True}]
+
+
+def makefile_builds() -> list[dict]:
+    """The combinations built with build_method=makefile (test_build_method.py):
+    either source of Powertools."""
+    return [
+        {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
+        for source in values("powertools_source")
+    ]

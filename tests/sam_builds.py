@@ -1,5 +1,5 @@
 """What the tests of the built function share: one `sam build` per combination
-per session, the layer stand-in, the function's environment from template.yaml
+per run, the layer stand-in, the function's environment from template.yaml
 and events made by `sam local generate-event`.
 
 A pytest plugin (conftest.py loads it), so its session fixtures exist once
@@ -12,14 +12,13 @@ import functools
 import json
 import platform
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conftest import (
     CACHE,
+    LINT_REGION,
     baked_project,
     clean_environment,
     require_interpreter,
@@ -27,8 +26,9 @@ from conftest import (
     tool,
 )
 from matrix import POWERTOOLS_VERSION, combination_id
+from shared import once, run_directory
 
-REGION = "us-east-1"
+REGION = LINT_REGION  # the region the CLI validates for, as the in-process lint
 FUNCTION = "HelloWorldFunction"
 
 
@@ -37,56 +37,36 @@ def sam_environment() -> dict[str, str]:
 
 
 class SamBuilds:
-    """Each combination copied out of the shared bake (sam build writes into the
-    project) and built once per session with plain `sam build`, as a user would."""
+    """Each combination copied out of its rendering (sam build writes into the
+    project) and built with plain `sam build`, as a user would: once per run, the
+    build shared by every pytest-xdist worker (shared.once). Builds are read-only
+    for the tests: a harness that imports from one writes its bytecode elsewhere."""
 
-    def __init__(self, bake, tmp_path_factory):
+    def __init__(self, bake, directory: Path):
         self._bake = bake
-        self._tmp = tmp_path_factory
-        self._results: dict[str, tuple[Path, object]] = {}
+        self._directory = directory
 
     def __call__(self, answers: dict) -> Path:
         require_interpreter(answers["runtime"])
-        key = combination_id(answers)
-        if key not in self._results:
-            project = self._tmp.mktemp("sam-build") / "project"
+        target = self._directory / combination_id(answers)
+
+        def build(target: Path) -> None:
+            project = target / "project"
             shutil.copytree(baked_project(self._bake, answers), project)
             built = run([tool("sam"), "build"], cwd=project, env=sam_environment())
-            self._results[key] = (project, built)
-        project, built = self._results[key]
-        assert built.returncode == 0, built.stdout + built.stderr
-        assert "Build Succeeded" in built.stdout
-        return project / ".aws-sam" / "build" / FUNCTION
+            outcome = {"returncode": built.returncode, "stdout": built.stdout}
+            outcome["output"] = built.stdout + built.stderr
+            (target / "build.json").write_text(json.dumps(outcome), encoding="utf-8")
+
+        built = json.loads((once(target, build) / "build.json").read_text("utf-8"))
+        assert built["returncode"] == 0, built["output"]
+        assert "Build Succeeded" in built["stdout"]
+        return target / "project" / ".aws-sam" / "build" / FUNCTION
 
 
 @pytest.fixture(scope="session")
 def sam_builds(bake, tmp_path_factory) -> SamBuilds:
-    return SamBuilds(bake, tmp_path_factory)
-
-
-def install_once(target: Path, populate: Callable[[Path], None]) -> Path:
-    """`target`, filled by `populate` the first time any process asks (kept in
-    .cache/ between runs). Filled in a private directory, marked complete, then
-    renamed into place: a rename is atomic, so concurrent pytest-xdist workers
-    each see no directory or a complete one, and the loser of a race drops its
-    copy."""
-    marker = target / ".complete"
-    if marker.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        populate(staging)
-        (staging / ".complete").write_text("", encoding="utf-8")
-        try:
-            staging.rename(target)
-        except OSError:
-            # Another process was first; an incomplete directory is a leftover
-            # of an interrupted run from before installs were atomic.
-            assert marker.exists(), f"{target}: incomplete, delete it and rerun"
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return SamBuilds(bake, run_directory(tmp_path_factory) / "sam-builds")
 
 
 def pip_install(
@@ -116,7 +96,7 @@ def layer_stand_in(runtime: str) -> Path:
     with [tracer], installed once into .cache/ (kept between runs)."""
     python = require_interpreter(runtime)
     name = f"{POWERTOOLS_VERSION}-{runtime}-{platform.machine()}"
-    return install_once(
+    return once(
         CACHE / "powertools-layer" / name,
         lambda target: pip_install(
             python, target, [f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}"]

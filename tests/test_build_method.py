@@ -12,19 +12,21 @@ import subprocess
 import pytest
 
 from conftest import require_interpreter, tool, working_copy
-from matrix import DEFAULTS
+from matrix import DEFAULTS, makefile_builds
 
 RUNTIME = DEFAULTS["runtime"]
 TAG = "cpython-" + RUNTIME.removeprefix("python").replace(".", "")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", ["pip", "layer"])
-def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, tmp_path, source):
+@pytest.mark.parametrize(
+    "answers", makefile_builds(), ids=lambda a: a["powertools_source"]
+)
+def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, tmp_path, answers):
     if shutil.which("make") is None:
         pytest.skip("sam build with build_method=makefile needs make (not on PATH)")
     require_interpreter(RUNTIME)
-    answers = {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
+    source = answers["powertools_source"]
     project = working_copy(bake, answers, tmp_path)
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     built = subprocess.run(

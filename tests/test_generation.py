@@ -1,8 +1,8 @@
 """Every combination of options renders, with exactly its files, clean and linted.
 
 The quick subset (see matrix.quick_matrix) runs in the fast loop; the rest of the
-full product is marked slow. Linters run once over every baked project of the
-session, not once per project.
+full product is marked slow. Linters run once per distinct content they read,
+not once per combination.
 """
 
 from __future__ import annotations
@@ -10,20 +10,34 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from conftest import baked_project, requirement_lines, run, tool, working_copy
-from matrix import DEFAULTS, POWERTOOLS_VERSION, matrix_params, values
+from conftest import (
+    baked_project,
+    requirement_lines,
+    run,
+    session_answers,
+    tool,
+    working_copy,
+)
+from hooks_loader import post_gen
+from matrix import DEFAULTS, POWERTOOLS_VERSION, ROOT, matrix_params, values
+from shared import SharedResults, digest, run_directory
 
 COMBINATIONS = matrix_params()
+TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
+
+# The expectations below are written out by hand, independently of the hooks:
+# test_hook_prunes_what_each_option_is_expected_to_own compares them with the
+# post-generation hook's OPTION_PATHS.
 
 # Generated for every answer.
 ALWAYS = {
     ".cookiecutter.json",
     ".gitignore",
+    ".pre-commit-config.yaml",
     "README.md",
     "events/hello.json",
     "events/hello_encoded_name.json",
@@ -42,31 +56,139 @@ ALWAYS = {
     "tests/unit/test_handler.py",
 }
 
-
-def expected_files(answers: dict) -> set[str]:
-    files = set(ALWAYS)
-    if answers["logging"]:
-        files.add("tests/unit/test_logging.py")
-    if answers["tracing"]:
-        files.add("tests/unit/test_tracing.py")
-    if answers["metrics"]:
-        files.add("tests/unit/test_metrics.py")
-    if answers["build_method"] == "makefile":
-        files |= {
+# option -> {value: the files generated only with that value}
+OPTION_FILES: dict[str, dict[object, set[str]]] = {
+    "logging": {True: {"tests/unit/test_logging.py"}},
+    "tracing": {True: {"tests/unit/test_tracing.py"}},
+    "metrics": {True: {"tests/unit/test_metrics.py"}},
+    "build_method": {
+        "makefile": {
             "hello_world/Makefile",
             "hello_world/build_function.py",
             "tests/unit/test_build_function.py",
         }
-    if answers["ci"] == "github":
-        files |= {
+    },
+    "powertools_source": {"layer": {"tests/unit/test_layer_version.py"}},
+    "ci": {
+        "github": {
             ".github/dependabot.yml",
             ".github/workflows/ci.yml",
             "deploy-role.yaml",
             "requirements-sam.txt",
         }
-    if answers["powertools_source"] == "layer":
-        files.add("tests/unit/test_layer_version.py")
-    return files
+    },
+}
+
+
+def expected_files(answers: dict) -> set[str]:
+    """ALWAYS, and each owned file whose every owning answer was given (a file may
+    belong to values of several options)."""
+    owners: dict[str, list[tuple[str, object]]] = {}
+    for option, owned in OPTION_FILES.items():
+        for value, files in owned.items():
+            for file in files:
+                owners.setdefault(file, []).append((option, value))
+    return ALWAYS | {
+        file
+        for file, owning in owners.items()
+        if all(answers[option] == value for option, value in owning)
+    }
+
+
+# Two whole trees, literally: the defaults, and everything off.
+DEFAULT_FILES = [
+    ".cookiecutter.json",
+    ".github/dependabot.yml",
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "README.md",
+    "deploy-role.yaml",
+    "events/hello.json",
+    "events/hello_encoded_name.json",
+    "events/hello_name.json",
+    "hello_world/app.py",
+    "hello_world/requirements.txt",
+    "pyproject.toml",
+    "requirements-dev.txt",
+    "requirements-sam.txt",
+    "samconfig.toml",
+    "template.yaml",
+    "tests/__init__.py",
+    "tests/integration/__init__.py",
+    "tests/integration/test_api.py",
+    "tests/unit/__init__.py",
+    "tests/unit/conftest.py",
+    "tests/unit/test_handler.py",
+    "tests/unit/test_logging.py",
+    "tests/unit/test_metrics.py",
+    "tests/unit/test_tracing.py",
+]
+EVERYTHING_OFF = {
+    "logging": False,
+    "tracing": False,
+    "metrics": False,
+    "snapstart": False,
+    "powertools_source": "layer",
+    "build_method": "pip",
+    "ci": "none",
+}
+EVERYTHING_OFF_FILES = [
+    ".cookiecutter.json",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "README.md",
+    "events/hello.json",
+    "events/hello_encoded_name.json",
+    "events/hello_name.json",
+    "hello_world/app.py",
+    "hello_world/requirements.txt",
+    "pyproject.toml",
+    "requirements-dev.txt",
+    "samconfig.toml",
+    "template.yaml",
+    "tests/__init__.py",
+    "tests/integration/__init__.py",
+    "tests/integration/test_api.py",
+    "tests/unit/__init__.py",
+    "tests/unit/conftest.py",
+    "tests/unit/test_handler.py",
+    "tests/unit/test_layer_version.py",
+]
+
+
+@pytest.mark.parametrize(
+    ("answers", "files"),
+    [
+        pytest.param({}, DEFAULT_FILES, id="defaults"),
+        pytest.param(EVERYTHING_OFF, EVERYTHING_OFF_FILES, id="everything-off"),
+    ],
+)
+def test_whole_tree(bake, answers, files):
+    project = baked_project(bake, answers)
+    assert sorted(files_in(project)) == files
+    assert sorted(expected_files({**DEFAULTS, **answers})) == files
+
+
+def template_files(relative: str) -> set[str]:
+    """The files the template generates at (or under) this project path."""
+    path = TEMPLATE / relative
+    if path.is_file():
+        return {relative}
+    return {f.relative_to(TEMPLATE).as_posix() for f in path.rglob("*") if f.is_file()}
+
+
+def test_hook_prunes_what_each_option_is_expected_to_own():
+    """The hook's table (paths it removes when a value is not chosen) and the one
+    above (files each value brings) say the same thing."""
+    pruned = {
+        option: {
+            value: set().union(*map(template_files, paths))
+            for value, paths in owned.items()
+        }
+        for option, owned in post_gen.OPTION_PATHS.items()
+    }
+    assert pruned == OPTION_FILES
 
 
 def files_in(project: Path) -> set[str]:
@@ -186,23 +308,28 @@ def test_answers_are_recorded(bake, answers):
         assert recorded["cookiecutter"][key] == value
 
 
-@pytest.fixture(scope="session")
-def lint_findings(request, bake) -> dict[Path, list[str]]:
-    """ruff check, ruff format --check and cfn-lint, each run once over every
-    project this session's generation tests bake; findings keyed by project."""
-    projects = {}
-    for item in request.session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "answers" in params and "lint_findings" in item.fixturenames:
-            project = baked_project(bake, params["answers"])
-            projects[project.resolve()] = project
-    findings: dict[Path, list[str]] = defaultdict(list)
+def python_sources(project: Path) -> str:
+    """What ruff's verdict on a project depends on: its Python files and its
+    pyproject.toml (the ruff configuration, target version included)."""
+    files = [project / "pyproject.toml", *sorted(project.rglob("*.py"))]
+    return digest(
+        json.dumps(
+            [(f.relative_to(project).as_posix(), digest(f.read_bytes())) for f in files]
+        )
+    )
 
-    def owner(filename: str) -> Path:
+
+def ruff_findings(projects: dict[str, Path]) -> dict[str, list[str]]:
+    """ruff check and ruff format --check over these projects in two processes;
+    findings keyed like `projects`."""
+    owners = {path.resolve(): key for key, path in projects.items()}
+    findings: dict[str, list[str]] = {key: [] for key in projects}
+
+    def owner(filename: str) -> str:
         path = Path(filename).resolve()
-        return next(p for p in projects if p in path.parents)
+        return next(owners[p] for p in path.parents if p in owners)
 
-    paths = [str(p) for p in projects]
+    paths = [str(p) for p in projects.values()]
     checked = run(
         [
             tool("ruff"),
@@ -221,23 +348,39 @@ def lint_findings(request, bake) -> dict[Path, list[str]]:
             f" {finding['message']}"
         )
     formatted = run([tool("ruff"), "format", "--check", "--no-cache", *paths])
+    assert formatted.returncode in (0, 1), formatted.stderr
     for line in formatted.stdout.splitlines():
         if line.startswith("Would reformat: "):
             filename = line.removeprefix("Would reformat: ")
             findings[owner(filename)].append(f"ruff format: {filename}")
-    assert formatted.returncode in (0, 1), formatted.stderr
+    return findings
 
-    templates = [str(p / "template.yaml") for p in projects]
-    linted = run([tool("cfn-lint"), "--format", "json", "--", *templates])
-    assert linted.returncode in (0, 2, 4, 6, 8, 10, 12, 14), linted.stderr
-    for match in json.loads(linted.stdout or "[]"):
-        findings[owner(match["Filename"])].append(
-            f"cfn-lint {match['Rule']['Id']} {match['Message']}"
-        )
+
+@pytest.fixture(scope="session")
+def lint_findings(request, bake, cfn_lint, tmp_path_factory):
+    """findings(answers): what ruff check, ruff format --check and cfn-lint (as
+    `sam validate --lint` runs it) report for that rendering. Each linter runs once
+    per distinct content it reads (the Python files with their ruff configuration;
+    template.yaml), in batches the workers share out."""
+    projects = [
+        rendered.project_path
+        for rendered in bake.render_all(session_answers(request, "lint_findings"))
+    ]
+    assert None not in projects, "a combination failed to render"
+    ruff = SharedResults(
+        run_directory(tmp_path_factory) / "ruff", ruff_findings, key=python_sources
+    )
+    ruff.prefetch(projects)
+    cfn_lint.prefetch(project / "template.yaml" for project in projects)
+
+    def findings(answers: dict) -> list[str]:
+        project = baked_project(bake, answers)
+        linted = cfn_lint(project / "template.yaml")
+        return ruff(project) + [f"cfn-lint {match}" for match in linted]
+
     return findings
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
-def test_ruff_and_cfn_lint_are_clean(bake, lint_findings, answers):
-    project = baked_project(bake, answers).resolve()
-    assert lint_findings.get(project, []) == []
+def test_ruff_and_cfn_lint_are_clean(lint_findings, answers):
+    assert lint_findings(answers) == []

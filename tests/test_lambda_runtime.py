@@ -41,11 +41,11 @@ from sam_builds import (
     REGION,
     api_event,
     function_properties,
-    install_once,
     layer_stand_in,
     pip_install,
     sam_event,
 )
+from shared import once
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +127,7 @@ def runtime_directory(runtime: str) -> Path:
         f"-awslambdaric-{AWSLAMBDARIC_VERSION}-boto3-{BOTO3_VERSION}"
     )
     requirements = [f"awslambdaric=={AWSLAMBDARIC_VERSION}", f"boto3=={BOTO3_VERSION}"]
-    return install_once(
+    return once(
         CACHE / "lambda-runtime" / name,
         lambda target: pip_install(python, target, requirements, compile=True),
     )
@@ -146,7 +146,7 @@ def public_layer(runtime: str) -> Path:
     """/opt/python as the public Powertools layer ships it: the layer stand-in of
     test_sam_cli.py (Powertools with [tracer]) without what the layer leaves out."""
     source = layer_stand_in(runtime)
-    top = shutil.ignore_patterns(*LAYER_LEAVES_OUT, *NO_BYTECODE, ".complete")
+    top = shutil.ignore_patterns(*LAYER_LEAVES_OUT, *NO_BYTECODE)
     below = shutil.ignore_patterns(*NO_BYTECODE)
 
     def ignore(directory: str, names: list[str]) -> set[str]:
@@ -155,7 +155,7 @@ def public_layer(runtime: str) -> Path:
     def populate(target: Path) -> None:
         shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
 
-    return install_once(source.with_name(source.name + "-public"), populate)
+    return once(source.with_name(source.name + "-public"), populate)
 
 
 # --------------------------------------------------------------------------

@@ -5,8 +5,8 @@ runtime's own interpreter with only the build output, and for the layer variant 
 stand-in for the layer, on sys.path).
 
 Validation: template.yaml does not depend on `ci` (asserted below), so each
-distinct template is validated once: the quick subset's templates with the `sam`
-CLI itself, every other one in-process with the code the CLI runs for `--lint`
+distinct template is validated once: the defaults' and everything-off's with the
+`sam` CLI itself, every other one in-process with the code the CLI runs for `--lint`
 (cfnlint.api.lint) plus the translation plain `sam validate` does (samtranslator
 through SAM CLI's SamTemplateValidator), without the process start (~4 s each).
 """
@@ -24,6 +24,7 @@ from conftest import baked_project, require_interpreter, run, tool
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
+    build_matrix,
     combination_id,
     full_matrix,
     quick_matrix,
@@ -53,7 +54,8 @@ def distinct_templates(matrix: list[dict]) -> dict[str, dict]:
     return {template_key(a): {**a, "ci": DEFAULTS["ci"]} for a in matrix}
 
 
-CLI_VALIDATED = distinct_templates(quick_matrix())
+# The CLI itself (~4 s a process) for the defaults and for everything off.
+CLI_VALIDATED = distinct_templates(quick_matrix()[:2])
 IN_PROCESS_VALIDATED = {
     key: answers
     for key, answers in distinct_templates(full_matrix()).items()
@@ -87,12 +89,11 @@ def test_sam_validate_lint_cli(bake, answers):
 
 
 @pytest.fixture(scope="session")
-def in_process_validator():
+def in_process_validator(cfn_lint):
     """`sam validate --lint` minus the CLI: the same cfnlint call with the same
-    arguments (samcli.commands.validate.validate._lint), and plain `sam validate`'s
-    SAM translation. The managed-policy loader is a stub: the template names no
-    managed policies, and the real one needs AWS credentials."""
-    from cfnlint.api import ManualArgs, lint
+    arguments (conftest.cfn_lint: once per distinct template in the run), and plain
+    `sam validate`'s SAM translation. The managed-policy loader is a stub: the
+    template names no managed policies, and the real one needs AWS credentials."""
     from samcli.lib.translate.sam_template_validator import SamTemplateValidator
     from samcli.yamlhelper import yaml_parse
 
@@ -102,7 +103,7 @@ def in_process_validator():
 
     def validate(template: Path) -> tuple[list[str], dict]:
         text = template.read_text(encoding="utf-8")
-        findings = [str(m) for m in lint(text, config=ManualArgs(regions=[REGION]))]
+        findings = cfn_lint(template)
         translated = SamTemplateValidator(
             yaml_parse(text), NoManagedPolicies(), region=REGION
         ).get_translated_template_if_valid()
@@ -164,18 +165,6 @@ def test_sam_validate_lint_in_process(bake, in_process_validator, answers):
 # sam build
 
 
-def build_matrix() -> list[dict]:
-    """logging x tracing x metrics x powertools_source x architecture on the
-    default runtime, then the defaults on every other runtime and with SnapStart
-    (build_method=makefile has its own build tests in test_build_method.py)."""
-    keys = ["logging", "tracing", "metrics", "powertools_source", "architecture"]
-    combinations = [{**DEFAULTS}]
-    for key in keys:
-        combinations = [{**c, key: v} for c in combinations for v in values(key)]
-    others = [{**DEFAULTS, "runtime": r} for r in values("runtime")[1:]]
-    return [*combinations, *others, {**DEFAULTS, "snapstart": True}]
-
-
 BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]
 
 
@@ -212,8 +201,9 @@ def test_sam_build_bundles_exactly_what_is_selected(sam_builds, answers):
 
 
 # Runs under the runtime's interpreter with -I -S: no site-packages, no PYTHON*
-# variables, no current directory; the build output first on sys.path, then the
-# layer stand-in (Lambda puts layers after the function code).
+# variables, no current directory; bytecode goes beside the project, never into
+# the build other tests share (pycache_prefix); the build output first on
+# sys.path, then the layer stand-in (Lambda puts layers after the function code).
 HARNESS = r"""
 import json, sys, sysconfig
 request = json.loads(sys.argv[1])
@@ -283,8 +273,10 @@ def run_built_function(answers: dict, build: Path, events: list[dict]):
         **function_variables(template),
     }
     request = {"build": str(build), "layers": layers, "events": events}
+    pycache = build.parents[2] / ".pycache"
     result = run(
-        [require_interpreter(runtime), "-I", "-S", "-c", HARNESS, json.dumps(request)],
+        [require_interpreter(runtime), "-I", "-S", "-X", f"pycache_prefix={pycache}"]
+        + ["-c", HARNESS, json.dumps(request)],
         env=env,
         cwd=build,
     )

@@ -1,38 +1,32 @@
 """The rendered template.yaml starts secure: checkov (in its own environment, see
-.ci/run) finds no failed check, every check the template skips says why, and the
+noxfile.py) finds no failed check, every check the template skips says why, and the
 function's role grants no wildcard action.
 
-checkov runs once over every template this session's security tests bake. Missing
+checkov runs once per distinct template this run's security tests render. Missing
 checkov skips the checkov test locally and fails it in CI (CI=true).
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from conftest import baked_project, isolated_tool, run
+from conftest import baked_project, isolated_tool, run, session_answers
 from matrix import combination_id, matrix_params, quick_matrix
+from shared import SharedResults, run_directory
 
 COMBINATIONS = matrix_params()
 
 
-@pytest.fixture(scope="session")
-def checkov_results(request, bake) -> dict[Path, dict[str, list[dict]]]:
-    """checkov's failed and skipped checks for each baked template.yaml."""
-    checkov = isolated_tool("checkov")
-    templates = set()
-    for item in request.session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "answers" in params and "checkov_results" in item.fixturenames:
-            project = baked_project(bake, params["answers"])
-            templates.add((project / "template.yaml").resolve())
+def checkov(templates: dict[str, Path]) -> dict[str, dict[str, list[dict]]]:
+    """checkov's failed, skipped and passed checks for each template, one process
+    for all of them; keyed like `templates`."""
+    owners = {path.resolve(): key for key, path in templates.items()}
     scanned = run(
         [
-            str(checkov),
+            isolated_tool("checkov"),
             # Offline: no guideline download, no upload, no network at all.
             "--skip-download",
             "--framework",
@@ -40,29 +34,42 @@ def checkov_results(request, bake) -> dict[Path, dict[str, list[dict]]]:
             "--output",
             "json",
             "--file",
-            *sorted(map(str, templates)),
+            *sorted(map(str, templates.values())),
         ]
     )
     # Exit 1 means failed checks: they are reported per template below.
     assert scanned.returncode in (0, 1), scanned.stdout[-2000:] + scanned.stderr
     reports = json.loads(scanned.stdout)
-    results: dict[Path, dict[str, list[dict]]] = defaultdict(
-        lambda: {"failed_checks": [], "skipped_checks": [], "passed_checks": []}
-    )
+    results = {
+        key: {"failed_checks": [], "skipped_checks": [], "passed_checks": []}
+        for key in templates
+    }
     for report in reports if isinstance(reports, list) else [reports]:
         assert report["check_type"] == "cloudformation"
         assert report["results"]["parsing_errors"] == []
         for outcome in ("failed_checks", "skipped_checks", "passed_checks"):
             for check in report["results"][outcome]:
-                path = Path(check["file_abs_path"]).resolve()
-                results[path][outcome].append(check)
+                key = owners[Path(check["file_abs_path"]).resolve()]
+                results[key][outcome].append(check)
     return results
 
 
+@pytest.fixture(scope="session")
+def checkov_results(request, bake, tmp_path_factory):
+    """results(answers): checkov's checks of that rendering's template.yaml. checkov
+    runs once per distinct template of this run's security tests, in batches the
+    workers share out."""
+    isolated_tool("checkov")  # skips (locally) or fails (CI) before any work
+    rendered = bake.render_all(session_answers(request, "checkov_results"))
+    assert all(r.project_path for r in rendered), "a combination failed to render"
+    results = SharedResults(run_directory(tmp_path_factory) / "checkov", checkov)
+    results.prefetch(r.project_path / "template.yaml" for r in rendered)
+    return lambda answers: results(baked_project(bake, answers) / "template.yaml")
+
+
 @pytest.mark.parametrize("answers", COMBINATIONS)
-def test_checkov_finds_nothing_unjustified(bake, checkov_results, answers):
-    template = (baked_project(bake, answers) / "template.yaml").resolve()
-    result = checkov_results[template]
+def test_checkov_finds_nothing_unjustified(checkov_results, answers):
+    result = checkov_results(answers)
 
     assert result["passed_checks"], "checkov scanned nothing"
     assert [

@@ -1,0 +1,169 @@
+"""One command per loop. Sessions run in this repository's .venv, which
+`bash .ci/run` makes on a clean clone (after that, `.venv/bin/nox -s full` is the
+same run):
+
+    .venv/bin/nox -s fast                 the quick subset, about a minute
+    .venv/bin/nox -s full                 what CI runs: install, lint, every combination
+    .venv/bin/nox -s lint                 ruff and this repository's pre-commit hooks
+    .venv/bin/nox -s bake -- ci=none      render a project, then run its own checks
+    .venv/bin/nox -s bench -- run         the benchmark (see bench/README.md)
+
+Arguments after `--` go to pytest (fast, full), cookiecutter (bake) or bench.
+Everything installed goes to .venv and .cache/ (git-ignored), through uv.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["fast"]
+
+ROOT = Path(__file__).resolve().parent
+CACHE = ROOT / ".cache"
+VENV = ROOT / ".venv"
+BIN = "Scripts" if os.name == "nt" else "bin"
+PYTHON = VENV / BIN / "python"
+DEV_GROUP = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+    "dependency-groups"
+]["dev"]
+
+
+@functools.cache
+def environment() -> dict[str, str]:
+    """Variables every session sets: no telemetry, every cache under .cache/, and
+    the pyenv interpreters on PATH when there are any (`sam build` needs the
+    runtime's python3.X; tests skip, saying so, what is missing)."""
+    path = [os.environ.get("PATH", "")]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = Path(subprocess.check_output([pyenv, "root"], text=True).strip())
+        path += [str(v / "bin") for v in sorted((root / "versions").glob("3.1[1-4]*"))]
+    return {
+        "SAM_CLI_TELEMETRY": "0",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "UV_CACHE_DIR": str(CACHE / "uv"),
+        "PRE_COMMIT_HOME": str(CACHE / "pre-commit"),
+        "PATH": os.pathsep.join(path),
+    }
+
+
+def uv(session: nox.Session, *args: str) -> None:
+    session.run(str(VENV / BIN / "uv"), *args, env=environment())
+
+
+def stamped(marker: Path, stamp: str) -> bool:
+    return marker.exists() and marker.read_text(encoding="utf-8") == stamp
+
+
+def sync(session: nox.Session) -> None:
+    """.venv has exactly the pins of pyproject.toml's dev group (bytecode compiled:
+    the suite starts sam, cookiecutter and cfn-lint processes by the hundred)."""
+    if not PYTHON.exists():
+        session.error("no .venv: run `bash .ci/run` once (it makes .venv)")
+    stamp = "\n".join(DEV_GROUP)
+    marker = VENV / ".dev-group"
+    if not stamped(marker, stamp):
+        uv(session, "pip", "install", "--python", str(PYTHON), "--compile-bytecode",
+           "--group", "dev")  # fmt: skip
+        marker.write_text(stamp, encoding="utf-8")
+
+
+def tools(session: nox.Session) -> None:
+    """Checkers whose pins clash with aws-sam-cli's (click==8.1.8) get a venv each,
+    .cache/tools/<name>/, from the exact pins in .ci/tools.txt; rebuilt only when
+    the pin changes. tests/conftest.py isolated_tool() runs them from there."""
+    lines = (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
+    for requirement in (line.strip() for line in lines):
+        if not requirement or requirement.startswith("#"):
+            continue
+        directory = CACHE / "tools" / requirement.split("==")[0]
+        marker = directory / ".installed"
+        if stamped(marker, requirement + "\n"):
+            continue
+        shutil.rmtree(directory, ignore_errors=True)
+        uv(session, "venv", "--quiet", "--python", sys.executable, str(directory))
+        uv(session, "pip", "install", "--quiet", "--compile-bytecode",
+           "--python", str(directory / BIN / "python"), requirement)  # fmt: skip
+        marker.write_text(requirement + "\n", encoding="utf-8")
+
+
+def run(session: nox.Session, tool: str, *args: str, **kwargs) -> None:
+    session.run(str(VENV / BIN / tool), *args, env=environment(), **kwargs)
+
+
+def pytest(session: nox.Session, *args: str) -> None:
+    # One pytest-xdist worker per core, work-stealing: thousands of small tests
+    # go out in large batches. What workers share is made once (tests/shared.py).
+    run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "worksteal",
+        *args, *session.posargs)  # fmt: skip
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    """The quick subset of every check (tests not marked slow)."""
+    sync(session)
+    pytest(session, "-m", "not slow")
+
+
+@nox.session
+def full(session: nox.Session) -> None:
+    """What CI runs: install, lint this repository, then every test, every
+    combination rendered and checked."""
+    sync(session)
+    tools(session)
+    ruff(session)
+    pytest(session)
+
+
+def ruff(session: nox.Session) -> None:
+    run(session, "ruff", "check", ".")
+    run(session, "ruff", "format", "--check", ".")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, then this repository's pre-commit hooks on every file."""
+    sync(session)
+    ruff(session)
+    run(session, "pre-commit", "run", "--all-files", "--show-diff-on-failure")
+
+
+@nox.session
+def bake(session: nox.Session) -> None:
+    """Render a project into .cache/bake/ (cookiecutter `key=value` answers after
+    `--`), then run its own checks there: ruff, its unit tests, sam validate --lint."""
+    sync(session)
+    output = CACHE / "bake"
+    shutil.rmtree(output, ignore_errors=True)
+    run(session, "cookiecutter", str(ROOT), "--no-input", "--output-dir",
+        str(output), *session.posargs)  # fmt: skip
+    (project,) = output.iterdir()
+    env = project / ".venv"
+    uv(session, "venv", "--quiet", "--python", sys.executable, str(env))
+    uv(session, "pip", "install", "--quiet", "--python", str(env / BIN / "python"),
+       "-r", str(project / "requirements-dev.txt"))  # fmt: skip
+    with session.chdir(project):
+        for command in (
+            ["ruff", "check", "."],
+            ["ruff", "format", "--check", "."],
+            ["python", "-m", "pytest", "tests/unit", "-q"],
+        ):
+            session.run(str(env / BIN / command[0]), *command[1:], env=environment())
+        run(session, "sam", "validate", "--lint", "--region", "us-east-1")
+    session.log(f"rendered and checked: {project}")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark, `python -m bench` with the arguments after `--`."""
+    sync(session)
+    run(session, "python", "-m", "bench", *session.posargs)

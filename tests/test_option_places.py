@@ -1,0 +1,170 @@
+"""Adding an option: every place that has to know about it, checked here. One test
+per option of cookiecutter.json names the places still missing it, so a new option
+fails with the list of what is left to do.
+
+Declared by hand, each a decision:
+- cookiecutter.json: the variable and its question (`__prompts__`);
+- hooks/pre_gen_project.py: rejects a bad value of it, naming it;
+- README.md: a row of the options table;
+- .github/workflows/ci.yml: a render job for each value (choices and booleans);
+- tests/matrix.py build_matrix() or makefile_builds(): a real `sam build`
+  of each value that changes what sam build reads (hello_world/, template.yaml);
+- tests/matrix.py NO_CODE_KEYS only if it changes the content of no generated
+  Python or requirements file (the generated-test matrix and bench/ leave those
+  out);
+- if a value owns files: hooks/post_gen_project.py OPTION_PATHS and
+  tests/test_generation.py OPTION_FILES, which test_generation checks agree.
+Derived, nothing to do: the test matrices (tests/matrix.py), the bench subjects
+(bench/ reads matrix.CODE_KEYS), the generated .cookiecutter.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import baked_project
+from hooks_loader import pre_gen
+from matrix import (
+    BOOLEANS,
+    CHOICES,
+    COOKIECUTTER_JSON,
+    DEFAULTS,
+    NO_CODE_KEYS,
+    PUBLIC_KEYS,
+    ROOT,
+    build_matrix,
+    makefile_builds,
+    supported,
+    values,
+)
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+TEMPLATE_CI = ROOT / ".github" / "workflows" / "ci.yml"
+# A name no place declares: what a new option looks like before any work.
+UNDECLARED = "an_option_nobody_declared"
+
+
+def is_matrix_option(option: str) -> bool:
+    """Choices and booleans; an option cookiecutter.json does not know yet is
+    treated as one (the case with the most places)."""
+    return option in CHOICES or option in BOOLEANS or option not in COOKIECUTTER_JSON
+
+
+def option_values(option: str) -> list:
+    return values(option) if option in CHOICES or option in BOOLEANS else [True, False]
+
+
+def with_value(option: str, value) -> dict | None:
+    answers = {**DEFAULTS, option: value}
+    return answers if supported(answers) else None
+
+
+def tree(project: Path, parts: tuple[str, ...]) -> dict[str, bytes]:
+    return {
+        p.relative_to(project).as_posix(): p.read_bytes()
+        for part in parts
+        for p in sorted([project / part, *(project / part).rglob("*")])
+        if p.is_file()
+    }
+
+
+def changes(
+    bake, option: str, value, parts: tuple[str, ...], suffixes=(), content_only=False
+) -> bool:
+    """Whether this value, the other answers at their defaults, renders these
+    parts of the project differently from the defaults (with content_only, the
+    files both have: which files exist is OPTION_FILES' business). Unknown
+    options: yes."""
+    answers = with_value(option, value)
+    if option not in COOKIECUTTER_JSON:
+        return True
+    if answers is None:
+        return False
+
+    def selected(project: Path) -> dict[str, bytes]:
+        files = tree(project, parts)
+        return {k: v for k, v in files.items() if not suffixes or k.endswith(suffixes)}
+
+    changed = selected(baked_project(bake, answers))
+    default = selected(baked_project(bake, DEFAULTS))
+    if content_only:
+        return any(changed[k] != default[k] for k in changed.keys() & default.keys())
+    return changed != default
+
+
+def rejects_a_bad_value(valid: dict, option: str) -> bool:
+    if option in CHOICES:
+        bad = ["not-a-choice"]
+    elif option in BOOLEANS:
+        bad = ["yes"]
+    else:
+        bad = ["", "\x00", None, "not-a-choice", "yes"]
+    for value in bad:
+        try:
+            pre_gen.validate({**valid, option: value})
+        except pre_gen.InvalidAnswer as error:
+            if error.variable == option:
+                return True
+    return False
+
+
+def ci_answer(option: str, value) -> str:
+    return f"{option}={str(value).lower() if isinstance(value, bool) else value}"
+
+
+def missing_places(bake, option: str) -> list[str]:
+    """The places that do not know this option yet (see the module docstring)."""
+    recorded = baked_project(bake, {}) / ".cookiecutter.json"
+    valid = json.loads(recorded.read_text(encoding="utf-8"))["cookiecutter"]
+    places = {
+        "cookiecutter.json": option in COOKIECUTTER_JSON,
+        "cookiecutter.json __prompts__": option in COOKIECUTTER_JSON["__prompts__"],
+        "hooks/pre_gen_project.py validate()": rejects_a_bad_value(valid, option),
+        "README.md options table": bool(
+            re.search(rf"^\| `{re.escape(option)}` \|", README, re.MULTILINE)
+        ),
+    }
+    if is_matrix_option(option):
+        render = yaml.safe_load(TEMPLATE_CI.read_text(encoding="utf-8"))["jobs"]
+        jobs = render["render"]["strategy"]["matrix"]["answer"]
+        places[".github/workflows/ci.yml render jobs"] = all(
+            ci_answer(option, value) in jobs for value in option_values(option)
+        )
+        built = [*build_matrix(), *makefile_builds()]
+        build_inputs = ("hello_world", "template.yaml")
+        places["a sam build test (test_sam_cli, test_build_method)"] = all(
+            any(answers.get(option) == value for answers in built)
+            for value in option_values(option)
+            if changes(bake, option, value, build_inputs)
+        )
+        code = (".py", "requirements.txt", "requirements-dev.txt")
+        places["tests/matrix.py NO_CODE_KEYS (it changes the code)"] = (
+            option not in NO_CODE_KEYS
+            or not any(
+                changes(bake, option, value, (".",), code, content_only=True)
+                for value in option_values(option)
+            )
+        )
+    return [place for place, known in places.items() if not known]
+
+
+@pytest.mark.parametrize("option", PUBLIC_KEYS)
+def test_every_place_knows_the_option(bake, option):
+    assert missing_places(bake, option) == []
+
+
+def test_a_new_option_is_missing_from_every_place(bake):
+    """The check is not vacuous: a name nothing declares is missing everywhere."""
+    assert missing_places(bake, UNDECLARED) == [
+        "cookiecutter.json",
+        "cookiecutter.json __prompts__",
+        "hooks/pre_gen_project.py validate()",
+        "README.md options table",
+        ".github/workflows/ci.yml render jobs",
+        "a sam build test (test_sam_cli, test_build_method)",
+    ]
