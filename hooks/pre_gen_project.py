@@ -24,7 +24,7 @@ ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 CHOICES = {
     "runtime": ("python3.13", "python3.14", "python3.12", "python3.11"),
     "architecture": ("arm64", "x86_64"),
-    "powertools_source": ("pip", "layer"),
+    "powertools_source": ("layer", "pip"),
     "build_method": ("pip", "makefile"),
     "ci": ("github", "none"),
 }

@@ -77,7 +77,7 @@ def test_row_names_name_their_subjects_again():
     [
         ("L+X", '"L+X" is not a name nor key=value'),
         ("default colour=red", '"colour=red": no such option'),
-        ("powertools_source=conda", '"powertools_source=conda": one of pip, layer'),
+        ("powertools_source=conda", '"powertools_source=conda": one of layer, pip'),
         ("none patch_modules=none", "patch_modules needs tracing"),
     ],
 )

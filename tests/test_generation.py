@@ -120,6 +120,7 @@ DEFAULT_FILES = [
     "tests/unit/__init__.py",
     "tests/unit/conftest.py",
     "tests/unit/test_handler.py",
+    "tests/unit/test_layer_version.py",
     "tests/unit/test_logging.py",
     "tests/unit/test_metrics.py",
     "tests/unit/test_tracing.py",
