@@ -15,12 +15,9 @@ import sys
 
 import pytest
 
+from bench import build, report  # noqa: E402
 from conftest import baked_project
 from matrix import ROOT
-
-if str(ROOT) not in sys.path:  # `pytest` run as a console script
-    sys.path.insert(0, str(ROOT))
-from bench import build, report  # noqa: E402
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.layout import LAYER_REMOVES
 from conftest import CACHE, require_interpreter, run
 from matrix import COOKIECUTTER_JSON, DEFAULTS, combination_id, supported
 from sam_builds import (
@@ -133,11 +134,10 @@ def runtime_directory(runtime: str) -> Path:
     )
 
 
-# What Powertools' own layer build deletes from its pip install (layer/Pythonv3/
-# Dockerfile in aws-powertools/powertools-lambda-layer-cdk): the SDK that Lambda's
-# runtime provides and its dependencies, at the top level; bytecode everywhere.
-LAYER_LEAVES_OUT = ("boto*", "s3transfer*", "*dateutil*", "urllib3*", "six*")
-LAYER_LEAVES_OUT += ("jmespath*",)
+# What Powertools' own layer build deletes from its pip install, declared with the
+# bench's stand-in for the layer: the SDK that Lambda's runtime provides and its
+# dependencies, at the top level; bytecode everywhere.
+LAYER_LEAVES_OUT = LAYER_REMOVES
 NO_BYTECODE = ("__pycache__", "*.py[co]")
 
 

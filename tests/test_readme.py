@@ -1,0 +1,92 @@
+"""README.md is for users: short, and its Quick start works as written on a machine
+with only Python and git."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import baked_project
+from matrix import DEFAULTS, ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"
+
+
+def quick_start() -> list[str]:
+    section = README[README.index("## Quick start") :]
+    section = section[: section.index("\n## ")]
+    (block,) = re.findall(r"```bash\n(.*?)\n```", section, re.DOTALL)
+    return block.splitlines()
+
+
+def test_readme_is_short_and_starts_with_generating():
+    assert len(README.splitlines()) <= 200
+    # Generating comes before the options, the hostile-answer detail is elsewhere.
+    assert README.index("## Quick start") < README.index("## Options")
+    assert "### Hostile answers" not in README
+    for page in ("docs/entry-points.md", "docs/hostile-answers.md", "CONTRIBUTING.md"):
+        assert f"]({page})" in README and (ROOT / page).is_file(), page
+    assert "](bench/README.md)" in README
+
+
+def test_quick_start_is_two_commands_without_a_system_wide_pip():
+    commands = quick_start()
+    assert len(commands) == 2, commands
+    assert "venv" in commands[0]
+    assert not re.search(r"(^|&& )(sudo )?pip3? install", commands[0])
+    assert TEMPLATE in commands[1] and "--no-input" in commands[1]
+
+
+@pytest.mark.slow
+def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path):
+    """The two commands, run as written by bash in an empty home directory and an
+    empty working directory, with the template's own checkout in place of the
+    GitHub one (cookiecutter's `gh:` adds only a clone): the default project
+    appears there, the same as the suite's rendering, and nothing is left in the
+    template's checkout."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    before = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script = "\n".join(quick_start()).replace(TEMPLATE, str(ROOT))
+    env = {
+        "HOME": str(home),
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    # python3 here is the interpreter running the tests: a Python and nothing else.
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=work,
+        env={**os.environ, **env, "VIRTUAL_ENV": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    (project,) = work.iterdir()
+    expected = baked_project(bake, DEFAULTS)
+    assert project.name == expected.name
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == sorted(
+        p.relative_to(expected) for p in expected.rglob("*")
+    )
+    after = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert after == before
