@@ -112,13 +112,28 @@ def matrix_params() -> list:
 
 def build_matrix() -> list[dict]:
     """The combinations `sam build` builds with the pip builder (test_sam_cli.py):
-    logging x tracing x metrics x powertools_source x architecture on the default
-    runtime, then the defaults on every other runtime and with SnapStart."""
-    keys = ["logging", "tracing", "metrics", "powertools_source", "architecture"]
-    combinations = [{**DEFAULTS}]
-    for key in keys:
-        combinations = [{**c, key: v} for c in combinations for v in values(key)]
-    others = [{**DEFAULTS, "runtime": r} for r in values("runtime")[1:]]
+    every distinct bundle on the default runtime -- powertools_source x tracing
+    (what requirements.txt asks for) x architecture (which wheels) -- with logging
+    and metrics on as tracing is, so each value of each is built too; then every
+    other runtime with pip (its wheels must exist for that Python), and the
+    defaults with SnapStart. (The other mixes of
+    logging, tracing and metrics bundle what one of these does; each is built and
+    run under Lambda's runtime client by test_lambda_runtime.py.)"""
+    combinations = [
+        {
+            **DEFAULTS,
+            "powertools_source": source,
+            "architecture": architecture,
+            **{option: on for option in ("logging", "tracing", "metrics")},
+        }
+        for source in values("powertools_source")
+        for on in (True, False)
+        for architecture in values("architecture")
+    ]
+    others = [
+        {**DEFAULTS, "runtime": r, "powertools_source": "pip"}
+        for r in values("runtime")[1:]
+    ]
     return [*combinations, *others, {**DEFAULTS, "snapstart": True}]
 
 

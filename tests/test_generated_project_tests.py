@@ -7,11 +7,60 @@ from __future__ import annotations
 import pytest
 
 from conftest import baked_project, clean_environment, run, working_copy
-from matrix import code_matrix, combination_id
+from matrix import DEFAULTS, code_matrix, combination_id, values
 
-CODE_COMBINATIONS = [
-    pytest.param(answers, id=combination_id(answers)) for answers in code_matrix()
-]
+# What build_method=makefile adds to a rendering: the same files whatever the other
+# code options (checked below), tested by the generated test_build_function.py.
+MAKEFILE_FILES = {
+    "hello_world/Makefile",
+    "hello_world/build_function.py",
+    "tests/unit/test_build_function.py",
+}
+
+
+def suites() -> list[dict]:
+    """code_matrix() with build_method=makefile once per powertools_source: every
+    other file of a makefile rendering is the pip build's (checked below), so its
+    other tests are the ones the pip build's run already ran."""
+    makefile = [
+        {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
+        for source in values("powertools_source")
+    ]
+    pip = [a for a in code_matrix() if a["build_method"] != "makefile"]
+    return [*pip, *makefile]
+
+
+CODE_COMBINATIONS = [pytest.param(a, id=combination_id(a)) for a in suites()]
+
+
+def python_files(project) -> dict[str, bytes]:
+    return {
+        p.relative_to(project).as_posix(): p.read_bytes()
+        for p in project.rglob("*")
+        if p.is_file()
+        and (p.suffix == ".py" or p.name in ("Makefile", "requirements-dev.txt"))
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param(a, id=combination_id(a))
+        for a in code_matrix()
+        if a["build_method"] == "makefile"
+    ],
+)
+def test_the_makefile_build_changes_no_other_python(bake, answers):
+    """Why suites() runs build_method=makefile's generated tests only twice."""
+    makefile = python_files(baked_project(bake, answers))
+    pip = python_files(baked_project(bake, {**answers, "build_method": "pip"}))
+    assert set(makefile) - set(pip) == MAKEFILE_FILES
+    assert {k: v for k, v in makefile.items() if k not in MAKEFILE_FILES} == pip
+    reference = {**DEFAULTS, "build_method": "makefile"}
+    assert {f: makefile[f] for f in MAKEFILE_FILES} == {
+        f: python_files(baked_project(bake, reference))[f] for f in MAKEFILE_FILES
+    }
 
 
 @pytest.mark.slow

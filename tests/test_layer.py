@@ -42,20 +42,27 @@ FUNCTION = "HelloWorldFunction"
 REGION = "us-east-1"
 
 
-def distinct_templates(matrix: list[dict]) -> dict[str, dict]:
-    """One combination per template.yaml that can differ (ci never changes it)."""
-    return {
-        combination_id({**a, "ci": DEFAULTS["ci"]}): {**a, "ci": DEFAULTS["ci"]}
-        for a in matrix
-    }
+# What the layer's lines and SAM CLI's local reading of the function depend on:
+# the layer's SSM path names the runtime and architecture; the build's Metadata and
+# SnapStart's alias change what SamFunctionProvider reads. Logging, tracing and
+# metrics change only environment variables (every template is validated in full
+# by test_sam_cli.py), so they stay at their defaults here.
+LAYER_KEYS = ("runtime", "architecture", "build_method", "snapstart")
 
 
 def params(source: str) -> list:
-    quick = distinct_templates(quick_matrix())
+    """One combination per value of LAYER_KEYS for this powertools_source; the ones
+    in the quick subset run in the fast loop."""
+    quick = {combination_id(a) for a in quick_matrix()}
+    chosen = {}
+    for answers in full_matrix():
+        if answers["powertools_source"] == source:
+            picked = {k: answers[k] for k in LAYER_KEYS}
+            answers = {**DEFAULTS, **picked, "powertools_source": source}
+            chosen[combination_id(answers)] = answers
     return [
         pytest.param(a, id=key, marks=() if key in quick else pytest.mark.slow)
-        for key, a in distinct_templates(full_matrix()).items()
-        if a["powertools_source"] == source
+        for key, a in chosen.items()
     ]
 
 
