@@ -48,6 +48,9 @@ INVISIBLE = {
 }
 # Allowed on purpose between two emoji (👩‍💻), the only place it has a visible role.
 ZERO_WIDTH_JOINER = "\u200d"
+# Allowed on purpose between two letters: Persian and Indic scripts spell words with
+# it (می‌خواهم), where it keeps two letters from joining.
+ZERO_WIDTH_NON_JOINER = "\u200c"
 # What may follow an emoji before a joiner: variation selector 16, skin tones.
 EMOJI_SUFFIXES = "\ufe0f" + "".join(map(chr, range(0x1F3FB, 0x1F400)))
 # Cookiecutter renders answers as Jinja before this hook runs; delimiters that are
@@ -95,12 +98,26 @@ def joins_emoji(text: str, index: int) -> bool:
     return unicodedata.category(before[-1]) == unicodedata.category(after[0]) == "So"
 
 
+def joins_letters(text: str, index: int) -> bool:
+    """Whether the zero width non-joiner at text[index] sits between two letters
+    (combining marks after the first, as in Indic scripts, belong to it)."""
+    before = text[:index]
+    while before and unicodedata.category(before[-1]).startswith("M"):
+        before = before[:-1]
+    after = text[index + 1 :]
+    if not before or not after:
+        return False
+    return all(unicodedata.category(c).startswith("L") for c in (before[-1], after[0]))
+
+
 def invisible_character(text: str) -> str | None:
     """'U+202E RIGHT-TO-LEFT OVERRIDE' for the first character free text must not
     contain, or None."""
     for index, c in enumerate(text):
         kind = INVISIBLE.get(unicodedata.category(c))
         if kind is None or (c == ZERO_WIDTH_JOINER and joins_emoji(text, index)):
+            continue
+        if c == ZERO_WIDTH_NON_JOINER and joins_letters(text, index):
             continue
         name = unicodedata.name(c, "")
         return f"U+{ord(c):04X} {name}" if name else f"U+{ord(c):04X}, {kind}"

@@ -68,6 +68,10 @@ def test_valid_answers_pass():
         ("project_name", "\u200d\U0001f4bb", "U+200D ZERO WIDTH JOINER"),
         ("project_name", "\U0001f469\u200d", "U+200D ZERO WIDTH JOINER"),
         ("project_name", "\U0001f469 \u200d\U0001f4bb", "U+200D ZERO WIDTH JOINER"),
+        # The non-joiner is allowed only between two letters.
+        ("project_name", "\u200cab", "U+200C ZERO WIDTH NON-JOINER"),
+        ("project_name", "ab\u200c", "U+200C ZERO WIDTH NON-JOINER"),
+        ("project_name", "1\u200c2", "U+200C ZERO WIDTH NON-JOINER"),
         ("project_slug", "has space", "lowercase letter"),
         ("project_slug", "a/b", "lowercase letter"),
         ("project_slug", "..", "lowercase letter"),
@@ -145,6 +149,9 @@ def test_a_name_without_ascii_letters_or_digits_needs_a_slug():
         "\u2764\ufe0f\u200d\U0001f525",
         "\U0001f468\U0001f3fd\u200d\U0001f4bb",
         "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        # The non-joiner between two letters: Persian, and Hindi after a virama.
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "\u0928\u094d\u200c\u0928",
         "no\u00a0break space",
         'O\'Brien "quoted" \\ back\\slash',
         "$(rm -rf ~) `id` ; | & > <",
