@@ -31,11 +31,6 @@ CHOICES = {
 BOOLEANS = ("logging", "tracing", "metrics", "snapstart")
 # Lambda SnapStart for Python exists from python3.12 on.
 SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
-# With ci=github, deploy-role.yaml scopes the deploy role to the names CloudFormation
-# gives this stack's resources, "<stack>-HelloWorldFunctionRole-<12 characters>" the
-# longest: IAM's 64-character limit leaves 28 for the stack name before CloudFormation
-# shortens it, and a shortened name no longer matches.
-GITHUB_DEPLOY_MAX_SLUG = 28
 
 # Characters free text must not contain: invisible ones that can reorder, hide or
 # break the text they are shown in (README, template.yaml, error lines).
@@ -221,14 +216,6 @@ def validate(answers: dict) -> None:
             "snapstart",
             True,
             f"needs runtime python3.12 or newer (runtime is {answers['runtime']})",
-        )
-    slug = answers["project_slug"]
-    if answers["ci"] == "github" and len(slug) > GITHUB_DEPLOY_MAX_SLUG:
-        raise InvalidAnswer(
-            "project_slug",
-            slug,
-            f"must be at most {GITHUB_DEPLOY_MAX_SLUG} characters with ci=github "
-            "(the stack name the deploy role in deploy-role.yaml is scoped to)",
         )
 
 

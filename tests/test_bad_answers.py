@@ -104,10 +104,6 @@ HOOK_REJECTS = {
     "slug-windows-aux": ({"project_slug": "aux"}, "project_slug"),
     "slug-not-a-stack-name": ({"project_slug": "1service"}, "project_slug"),
     "slug-129-chars": ({"project_slug": "s" * 129}, "project_slug"),
-    "slug-29-chars-with-github-deploy": (
-        {"project_slug": "s" * 29, "ci": "github"},
-        "project_slug",
-    ),
     "service-space": ({"service_name": "bad name"}, "service_name"),
     "service-129-chars": ({"service_name": "s" * 129}, "service_name"),
     "namespace-aws": ({"metrics_namespace": "AWS/Lambda"}, "metrics_namespace"),

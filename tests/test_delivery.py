@@ -118,6 +118,38 @@ def stack_name(project: Path) -> str:
     return config["default"]["global"]["parameters"]["stack_name"]
 
 
+# --- the stack name the deploy role is scoped to ---
+
+LONG_SLUG = "customer-order-processing-service-api"  # 37 characters
+
+
+@pytest.mark.parametrize("ci", values("ci"))
+def test_a_long_slug_gives_a_stack_name_the_deploy_role_covers(bake, ci):
+    """The deploy role matches "<stack>-..." names, which CloudFormation shortens
+    past IAM's 64 characters: with ci=github the stack name is the slug cut to the
+    role template's MaxLength (no trailing hyphen), elsewhere the slug itself."""
+    project = baked_project(bake, {**DEFAULTS, "project_slug": LONG_SLUG, "ci": ci})
+    name = stack_name(project)
+    if ci != "github":
+        assert name == LONG_SLUG
+        return
+    role = yaml_parse((project / "deploy-role.yaml").read_text(encoding="utf-8"))
+    parameter = role["Parameters"]["ApplicationStackName"]
+    limit = parameter["MaxLength"]
+    assert name == LONG_SLUG[:limit].rstrip("-") == parameter["Default"]
+    assert len(name) <= limit < len(LONG_SLUG)
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert f"The stack is `{name}`" in readme
+    integration = (project / "tests/integration/test_api.py").read_text("utf-8")
+    assert f"AWS_SAM_STACK_NAME={name} pytest" in integration
+
+
+def test_a_short_slug_is_the_stack_name_as_is(bake):
+    project = baked_project(bake, {**DEFAULTS, "ci": "github"})
+    assert stack_name(project) == project.name
+    assert "The stack is `" not in (project / "README.md").read_text("utf-8")
+
+
 # --- the files exist with ci=github only ---
 
 

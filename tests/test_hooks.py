@@ -14,7 +14,6 @@ from matrix import (
     CHOICES,
     COOKIECUTTER_JSON,
     DEFAULTS,
-    ROOT,
     SNAPSTART_RUNTIMES,
     supported,
 )
@@ -186,24 +185,6 @@ def test_matrix_skips_exactly_what_the_hook_rejects():
             except pre_gen.InvalidAnswer:
                 accepted = False
             assert supported(answers) == accepted, answers
-
-
-def test_slug_length_with_github_deploy_matches_the_deploy_role():
-    """deploy-role.yaml scopes the role to this stack name: the hook's limit with
-    ci=github is the role template's MaxLength for it."""
-    limit = pre_gen.GITHUB_DEPLOY_MAX_SLUG
-    role = (ROOT / "{{cookiecutter.project_slug}}" / "deploy-role.yaml").read_text(
-        encoding="utf-8"
-    )
-    stack_parameter = role[role.index("  ApplicationStackName:") :]
-    assert f"MaxLength: {limit}\n" in stack_parameter.split("\n  GitHub")[0]
-    longest = "s" * limit
-    pre_gen.validate({**VALID, "ci": "github", "project_slug": longest})
-    pre_gen.validate({**VALID, "ci": "none", "project_slug": longest + "s"})
-    with pytest.raises(pre_gen.InvalidAnswer) as raised:
-        pre_gen.validate({**VALID, "ci": "github", "project_slug": longest + "s"})
-    assert str(raised.value).startswith("project_slug=")
-    assert f"at most {limit} characters with ci=github" in str(raised.value)
 
 
 def test_namespace_is_not_checked_without_metrics():

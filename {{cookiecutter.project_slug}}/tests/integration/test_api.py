@@ -1,6 +1,6 @@
 """Calls the deployed API; after `sam deploy`, run with the stack's name:
 
-AWS_SAM_STACK_NAME={{ cookiecutter.project_slug }} pytest tests/integration
+AWS_SAM_STACK_NAME={{ cookiecutter.__stack_name }} pytest tests/integration
 """
 
 import json
