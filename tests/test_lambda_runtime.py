@@ -7,12 +7,13 @@ One runtime-client process per combination serves every invocation (as one
 execution environment does); each test below reads one aspect of that run.
 
 What counts as the function's output: everything the runtime-client process
-writes to stdout and stderr, from its start until it is stopped. That is what
-Lambda sends to the function's log group (its own START/END/REPORT lines come
-from the platform, not from this process). awslambdaric 4.2.2 writes nothing of
-its own on these paths: it prints only for init failures, unhandled handler
-errors and preview runtimes, and formats the standard library's log records
-(the app's `logging` logger when Logger is not selected) on stdout.
+writes to stdout and stderr, and every record it logs through the log channel
+Lambda gives it (`_LAMBDA_TELEMETRY_LOG_FD`: the standard library's log records,
+the app's `logging` logger when Logger is not selected, one framed record each),
+from its start until it is stopped. That is what Lambda sends to the function's
+log group (its own START/END/REPORT lines come from the platform, not from this
+process). awslambdaric 4.2.2 writes nothing of its own on these paths: it logs
+only for init failures, unhandled handler errors and preview runtimes.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def selections() -> list[dict]:
         {**host, **everything, "powertools_source": "layer"},
         {**host, **nothing},
         *({**host, **nothing, option: True} for option in options),
-        {**host, "build_method": "makefile"},
+        # The build that ships bytecode and leaves the SDK to the runtime.
+        {**host, "build_method": "makefile", "powertools_source": "pip"},
         {**host, "snapstart": True},
     ]
     assert all(supported(answers) for answers in chosen)
@@ -168,7 +170,9 @@ class Case:
     event: dict
     status: int
     message: str
+    metric: str  # the metric the path records (besides ColdStart)
     route: str | None = None  # the route that answers, as the app names it
+    subsegment: str | None = None  # the route's X-Ray subsegment
     user: str | None = None  # the X-Ray User annotation the route adds
 
     @property
@@ -200,7 +204,9 @@ def cases() -> list[Case]:
             from_a_client(api_event("/hello", resource="/hello")),
             200,
             "hello unknown!",
+            "Greetings",
             route="/hello",
+            subsegment="## app.hello",
             user="unknown",
         ),
         Case(
@@ -214,15 +220,24 @@ def cases() -> list[Case]:
             ),
             200,
             "hello José Smith!",
+            "Greetings",
             route="/hello/<name>",
+            subsegment="## app.hello_name",
             user="José Smith",
         ),
-        Case("unknown", from_a_client(api_event("/goodbye")), 404, "Not found"),
+        Case(
+            "unknown",
+            from_a_client(api_event("/goodbye")),
+            404,
+            "Not found",
+            "NotFound",
+        ),
         Case(
             "not_api",
             sam_event("cloudwatch", "scheduled-event"),
             400,
             "Bad request",
+            "MalformedEvents",
         ),
     ]
 
@@ -250,7 +265,9 @@ class Invocation:
     parent: str
     outcome: str = ""  # the Runtime API call that ended it: response or error
     payload: dict = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)  # written to stdout and stderr
+    # What it wrote: the lines of stdout and stderr, then the records it logged
+    # through the runtime's log channel (one each, as CloudWatch shows them).
+    lines: list[str] = field(default_factory=list)
     documents: list[dict] = field(default_factory=list)  # X-Ray, of its trace
 
     @property
@@ -405,8 +422,10 @@ class LambdaRun:
     datagrams: list[bytes]
     bytecode_written: list[str]
 
+    telemetry: list[str]  # records logged through the runtime's log channel
+
     def lines(self) -> list[str]:
-        return self.stdout.splitlines() + self.stderr.splitlines()
+        return self.stdout.splitlines() + self.stderr.splitlines() + self.telemetry
 
 
 # Runs under the runtime's interpreter with -I -S -B: no site-packages, no PYTHON*
@@ -477,14 +496,22 @@ def lambda_environment(properties: dict, task, runtime, api, daemon) -> dict:
         "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         "AWS_SESSION_TOKEN": SESSION_TOKEN,
     }
-    # Lambda's own JSON log format (and its application log level, INFO unless
-    # set), if the template selects it.
-    logging_config = properties.get("LoggingConfig", {})
-    if logging_config.get("LogFormat") == "JSON":
-        environment["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
-        level = logging_config.get("ApplicationLogLevel", "INFO")
-        environment["AWS_LAMBDA_LOG_LEVEL"] = level
+    # Lambda's own log format stays text (the generated README says why).
+    assert "LogFormat" not in properties.get("LoggingConfig", {})
     return environment
+
+
+def telemetry_records(data: bytes) -> list[tuple[int, int, str]]:
+    """The frames awslambdaric writes to Lambda's log channel (its
+    FramedTelemetryLogSink: type, length, timestamp, then the message): (start,
+    end, message) of each, by byte offset."""
+    records, offset = [], 0
+    while offset < len(data):
+        length = int.from_bytes(data[offset + 4 : offset + 8], "big")
+        start, offset = offset, offset + 16 + length
+        records.append((start, offset, data[start + 16 : offset].decode()))
+    assert offset == len(data), "a truncated log frame"
+    return records
 
 
 def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> LambdaRun:
@@ -501,20 +528,31 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
     invocations = [new_invocation(case) for case in cases]
     arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
     arn += ":live" if answers["snapstart"] else ""
-    output = [workdir / "stdout", workdir / "stderr"]
+    # Lambda gives the runtime a log channel (_LAMBDA_TELEMETRY_LOG_FD): the
+    # standard library's log records go there, framed, not to stdout.
+    output = [workdir / "stdout", workdir / "stderr", workdir / "telemetry"]
     api = RuntimeApi(invocations, output, arn, int(properties["Timeout"]))
     threading.Thread(target=api.serve_forever, daemon=True).start()
     daemon = XRayDaemon()
     command = [runtime_interpreter(runtime), "-I", "-S", "-B", "-c", BOOTSTRAP]
     command += [json.dumps([str(p) for p in sys_path]), properties["Handler"]]
     try:
-        with output[0].open("wb") as stdout, output[1].open("wb") as stderr:
+        with (
+            output[0].open("wb") as stdout,
+            output[1].open("wb") as stderr,
+            output[2].open("wb") as telemetry,
+        ):
+            environment = lambda_environment(
+                properties, task, sys_path[-1], api, daemon
+            )
+            environment["_LAMBDA_TELEMETRY_LOG_FD"] = str(telemetry.fileno())
             process = subprocess.Popen(
                 command,
-                env=lambda_environment(properties, task, sys_path[-1], api, daemon),
+                env=environment,
                 cwd=task,
                 stdout=stdout,
                 stderr=stderr,
+                pass_fds=(telemetry.fileno(),),
             )
             started = time.monotonic()
             while not api.drained.wait(0.05):
@@ -537,6 +575,8 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
     # An invocation wrote what arrived between its hand-out and its result
     # (awslambdaric flushes stdout and stderr on every write).
     documents = [document for d in datagrams for document in x_ray_documents(d)]
+    *written, framed = written
+    records = telemetry_records(framed)
     handed_out = iter(r for r in api.requests if r.kind == "next")
     edges: list[tuple[int, ...]] = []
     for invocation in invocations:
@@ -547,6 +587,11 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
         for stream, text in enumerate(written):
             part = text[start.written[stream] : end.written[stream]]
             invocation.lines += part.decode().splitlines()
+        invocation.lines += [
+            message
+            for first, _, message in records
+            if start.written[2] <= first < end.written[2]
+        ]
         invocation.documents = [
             d for d in documents if d["trace_id"] == invocation.root
         ]
@@ -556,6 +601,12 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
         offsets = [0, *(edge[stream] for edge in edges), len(text)]
         gaps = zip(offsets[::2], offsets[1::2], strict=True)
         outside += b"".join(text[a:b] for a, b in gaps).decode().splitlines()
+    inside = [(edges[i][2], edges[i + 1][2]) for i in range(0, len(edges), 2)]
+    outside += [
+        message
+        for first, _, message in records
+        if not any(a <= first < b for a, b in inside)
+    ]
 
     assert sorted(task.rglob("*")) == files_before
     return LambdaRun(
@@ -566,6 +617,7 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
         outside=outside,
         stdout=written[0].decode(),
         stderr=written[1].decode(),
+        telemetry=[message for _, _, message in records],
         datagrams=datagrams,
         bytecode_written=sorted(
             map(str, bytecode_in([task, *layers]) - bytecode_before)
@@ -619,14 +671,8 @@ def emf(lines: list[str]) -> list[dict]:
 
 
 def logger_records(lines: list[str]) -> list[dict]:
-    """Every other JSON object but awslambdaric's own (with Lambda's JSON log
-    format it writes the standard library's records with `requestId` and
-    `logger`): what Powertools Logger writes."""
-    return [
-        r
-        for r in map(json_object, lines)
-        if r is not None and "_aws" not in r and not {"requestId", "logger"} <= set(r)
-    ]
+    """Every other JSON object: what Powertools Logger writes."""
+    return [r for r in map(json_object, lines) if r is not None and "_aws" not in r]
 
 
 # --------------------------------------------------------------------------
@@ -681,7 +727,9 @@ def test_logger_records_carry_the_invocation(lambda_runs, answers):
             assert record["function_request_id"] == invocation.request_id
             assert record["cold_start"] is (number == 0), (case.label, record)
             assert record.get("correlation_id") == case.api_request_id, record
-            assert record.get("xray_trace_id", invocation.root) == invocation.root
+            # Lambda's trace of the invocation, traced or not (Lambda hands one
+            # out either way).
+            assert record["xray_trace_id"] == invocation.root, record
 
 
 @pytest.mark.parametrize("answers", WITH_LOGGING)
@@ -695,7 +743,7 @@ def test_emf_metrics(lambda_runs, answers):
     run = lambda_runs(answers)
     if not answers["metrics"]:
         assert emf(run.lines()) == []
-        assert "CloudWatchMetrics" not in run.stdout + run.stderr
+        assert "CloudWatchMetrics" not in "\n".join(run.lines())
         return
 
     namespace = run.variables["POWERTOOLS_METRICS_NAMESPACE"]
@@ -713,6 +761,13 @@ def test_emf_metrics(lambda_runs, answers):
 
     for invocation in run.invocations:
         case = invocation.case
+        recorded = {
+            metric["Name"]
+            for record in emf(invocation.lines)
+            for directive in record["_aws"]["CloudWatchMetrics"]
+            for metric in directive["Metrics"]
+        }
+        assert recorded - {"ColdStart"} == {case.metric}, (case.label, invocation.lines)
         greetings = [r for r in emf(invocation.lines) if "Greetings" in r]
         if case.route:
             assert [(g["route"], g["service"]) for g in greetings] == [
@@ -742,14 +797,16 @@ def test_x_ray_subsegments(lambda_runs, answers):
         assert top["parent_id"] == invocation.parent
         assert top["annotations"]["Service"] == service
         assert top["annotations"]["ColdStart"] is (number == 0)
-        # The README promises a User annotation on each route.
-        users = [d for d in invocation.documents if "User" in d.get("annotations", {})]
+        # The README promises a subsegment per route, with Route and User
+        # annotations.
+        routes = [d for d in invocation.documents if d is not top]
         if case.route:
-            (route,) = users
+            (route,) = routes
+            assert route["name"] == case.subsegment, case.label
             assert route["parent_id"] == top["id"], case.label
-            assert route["annotations"]["User"] == case.user, case.label
+            assert route["annotations"] == {"Route": case.route, "User": case.user}
         else:
-            assert users == [], case.label
+            assert routes == [], case.label
 
 
 @pytest.mark.parametrize("answers", SELECTIONS)
@@ -760,6 +817,7 @@ def test_no_secret_in_any_output(lambda_runs, cases, answers):
     outputs = {
         "stdout": run.stdout,
         "stderr": run.stderr,
+        "log channel": "\n".join(run.telemetry),
         "X-Ray": b"\n".join(run.datagrams).decode(),
         "responses": json.dumps([i.payload for i in run.invocations]),
     }
