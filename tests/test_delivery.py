@@ -126,22 +126,36 @@ LONG_SLUG = "customer-order-processing-service-api"  # 37 characters
 @pytest.mark.parametrize("ci", values("ci"))
 def test_a_long_slug_gives_a_stack_name_the_deploy_role_covers(bake, ci):
     """The deploy role matches "<stack>-..." names, which CloudFormation shortens
-    past IAM's 64 characters: with ci=github the stack name is the slug cut to the
-    role template's MaxLength (no trailing hyphen), elsewhere the slug itself."""
+    past IAM's 64 characters: with ci=github a longer slug is cut at a hyphen to
+    fit the role template's MaxLength; elsewhere the stack name is the slug."""
     project = baked_project(bake, {**DEFAULTS, "project_slug": LONG_SLUG, "ci": ci})
     name = stack_name(project)
     if ci != "github":
         assert name == LONG_SLUG
         return
+    assert name == "customer-order-processing"
     role = yaml_parse((project / "deploy-role.yaml").read_text(encoding="utf-8"))
     parameter = role["Parameters"]["ApplicationStackName"]
-    limit = parameter["MaxLength"]
-    assert name == LONG_SLUG[:limit].rstrip("-") == parameter["Default"]
-    assert len(name) <= limit < len(LONG_SLUG)
+    assert parameter["Default"] == name
+    assert len(name) <= parameter["MaxLength"] < len(LONG_SLUG)
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert f"The stack is `{name}`" in readme
     integration = (project / "tests/integration/test_api.py").read_text("utf-8")
     assert f"AWS_SAM_STACK_NAME={name} pytest" in integration
+
+
+@pytest.mark.parametrize(
+    ("slug", "stack"),
+    [
+        ("a" * 29, "a" * 28),  # no hyphen to cut at
+        ("abcdefghijklmnopqrstuvwxyza-bc", "abcdefghijklmnopqrstuvwxyza"),
+        ("abcdefghijklmnopqrstuvwxyzab-c", "abcdefghijklmnopqrstuvwxyzab"),
+        ("a-" + "b" * 30, "a"),
+    ],
+)
+def test_the_stack_name_is_cut_at_a_hyphen(bake, slug, stack):
+    project = baked_project(bake, {**DEFAULTS, "project_slug": slug, "ci": "github"})
+    assert stack_name(project) == stack
 
 
 def test_a_short_slug_is_the_stack_name_as_is(bake):

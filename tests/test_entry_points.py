@@ -32,7 +32,12 @@ REFUSAL = (
     "either re-install SAM CLI from pip, or remove the hook from the template."
 )
 # The files that make the template; everything else in the checkout is tooling.
-TEMPLATE_PARTS = ["cookiecutter.json", "hooks", "{{cookiecutter.project_slug}}"]
+TEMPLATE_PARTS = [
+    "cookiecutter.json",
+    "hooks",
+    "templates",
+    "{{cookiecutter.project_slug}}",
+]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
+{% from "stack.jinja" import stack_name with context %}
 """Calls the deployed API; after `sam deploy`, run with the stack's name:
 
-AWS_SAM_STACK_NAME={{ cookiecutter.__stack_name }} pytest tests/integration
+AWS_SAM_STACK_NAME={{ stack_name }} pytest tests/integration
 """
 
 import json
