@@ -913,3 +913,25 @@ def test_integration_step_tests_samconfigs_stack_and_fails_with_it(
     assert {(c["action"], c["StackName"]) for c in recorder.calls} == {
         ("cloudformation:DescribeStacks", stack_name(project))
     }
+
+
+@pytest.mark.parametrize("answers", SOURCES[:1])
+def test_integration_step_follows_a_stack_name_sam_deploy_guided_saved(
+    bake, endpoint, tmp_path, answers
+):
+    """`sam deploy --guided` saves its answers in samconfig.toml's deploy section,
+    which sam deploy prefers to the global one: the tests follow it there."""
+    url, recorder = endpoint
+    project = working_copy(bake, answers, tmp_path)
+    config = project / "samconfig.toml"
+    text = config.read_text(encoding="utf-8").replace(
+        "[default.deploy.parameters]\n",
+        '[default.deploy.parameters]\nstack_name = "chosen-at-guided-deploy"\n',
+    )
+    config.write_text(text, encoding="utf-8")
+    _, step = step_running(deploy_job(project), "pytest tests/integration")
+    bash(step["run"], project, aws_env(url, tmp_path))
+
+    assert {(c["action"], c["StackName"]) for c in recorder.calls} == {
+        ("cloudformation:DescribeStacks", "chosen-at-guided-deploy")
+    }
