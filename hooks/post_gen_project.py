@@ -8,6 +8,7 @@ library only; idempotent (cruft update runs it again); importable by tests.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -61,13 +62,18 @@ def prune(project: Path, answers: dict) -> None:
             path.unlink()
 
 
-def next_steps(answers: dict) -> str:
+def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:
     slug = answers["project_slug"]
     version = answers["runtime"].replace("python", "")
+    venv = (
+        f"py -{version} -m venv .venv; .venv\\Scripts\\Activate.ps1"
+        if windows
+        else f"python{version} -m venv .venv && . .venv/bin/activate"
+    )
     steps = [
         f"Created {slug}/. Next steps:",
         f"  cd {slug}",
-        f"  python{version} -m venv .venv && . .venv/bin/activate",
+        f"  {venv}",
         "  pip install -r requirements-dev.txt",
         "  pytest tests/unit",
         "  sam build && sam deploy --guided",

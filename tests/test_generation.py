@@ -54,6 +54,7 @@ ALWAYS = {
     "tests/unit/__init__.py",
     "tests/unit/conftest.py",
     "tests/unit/test_handler.py",
+    "tests/unit/test_pre_commit_pins.py",
 }
 
 # option -> {value: the files generated only with that value}
@@ -123,6 +124,7 @@ DEFAULT_FILES = [
     "tests/unit/test_layer_version.py",
     "tests/unit/test_logging.py",
     "tests/unit/test_metrics.py",
+    "tests/unit/test_pre_commit_pins.py",
     "tests/unit/test_tracing.py",
 ]
 EVERYTHING_OFF = {
@@ -155,6 +157,7 @@ EVERYTHING_OFF_FILES = [
     "tests/unit/conftest.py",
     "tests/unit/test_handler.py",
     "tests/unit/test_layer_version.py",
+    "tests/unit/test_pre_commit_pins.py",
 ]
 
 

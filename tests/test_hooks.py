@@ -310,9 +310,15 @@ def test_unselected_paths_for_defaults_and_all_off():
 
 
 def test_next_steps_use_the_runtime_and_slug():
-    steps = post_gen.next_steps({**VALID, "runtime": "python3.12"})
+    steps = post_gen.next_steps({**VALID, "runtime": "python3.12"}, windows=False)
     assert "cd hello-powertools" in steps
-    assert "python3.12 -m venv .venv" in steps
+    assert "  python3.12 -m venv .venv && . .venv/bin/activate\n" in steps
+
+
+def test_next_steps_on_windows_use_the_py_launcher_and_powershell():
+    steps = post_gen.next_steps({**VALID, "runtime": "python3.12"}, windows=True)
+    assert "  py -3.12 -m venv .venv; .venv\\Scripts\\Activate.ps1\n" in steps
+    assert "bin/activate" not in steps
 
 
 @pytest.mark.parametrize("source", CHOICES["powertools_source"])
