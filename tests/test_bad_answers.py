@@ -1,5 +1,5 @@
-"""Bad answers fail through the real cookiecutter, by the Python API (what
---extra-context, pytest-cookies and sam init use) and by the CLI `key=value` form:
+"""Bad answers fail through the real cookiecutter, by the Python API (what cruft's
+--extra-context, the suite's renders and sam init use) and by the CLI `key=value` form:
 one line naming the variable, the value and the rule, printed before cookiecutter's
 own traceback; a non-zero exit; nothing left in the output directory.
 

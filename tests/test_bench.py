@@ -98,3 +98,27 @@ def test_patch_modules_rewrites_the_rendered_tracer(bake, tmp_path, value, keywo
     assert [k.arg for k in calls[0].keywords if k.arg == "patch_modules"] == keywords
     if value == "none":
         assert ast.unparse(calls[0].keywords[-1].value) == "()"
+
+
+def test_readme_performance_summary_is_the_committed_data():
+    """README.md's three lines quote bench/results/full.json: the default's ratios,
+    the layer beside it, the goal verdict, and the fastest build's ratios."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = section[section.index("## Performance") :]
+    section = " ".join(section[: section.index("\n## ", 3)].split())
+    rows = {row["label"]: row for row in report.load("full")["subjects"]}
+    tutorial = rows["tutorial"]
+    default = report.ratios(rows["default"], tutorial)
+    fastest = report.ratios(
+        rows["default powertools_source=pip build_method=makefile"], tutorial
+    )
+    layer_mb = rows["default"]["layer_bytes"] / 1e6
+    artifact_mb = rows["default"]["artifact_bytes"] / 1e6
+    warm_verdict = "not met" if default["warm invoke"] > 0.8 else "met"
+    for quoted in (
+        f"cold init {default['cold init']:.2f}×",
+        f"artifact {artifact_mb:.0f} MB (+{layer_mb:.1f} MB layer)",
+        f"warm invoke {default['warm invoke']:.2f}× (goal 0.8×: {warm_verdict})",
+        f"cold init {fastest['cold init']:.2f}×, artifact {fastest['artifact']:.2f}×",
+    ):
+        assert quoted in section, quoted

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import baked_project
-from matrix import DEFAULTS, ROOT
+from matrix import BOOLEANS, CHOICES, COOKIECUTTER_JSON, DEFAULTS, ROOT, full_matrix
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"
@@ -40,6 +40,34 @@ def test_quick_start_is_two_commands_without_a_system_wide_pip():
     assert "venv" in commands[0]
     assert not re.search(r"(^|&& )(sudo )?pip3? install", commands[0])
     assert TEMPLATE in commands[1] and "--no-input" in commands[1]
+
+
+def options_table() -> dict[str, list[str]]:
+    """README's options table: variable -> its cells (values, default, effect)."""
+    section = README[README.index("## Options") :]
+    section = section[: section.index("\n## ")]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `(\w+)` \|(.*)\|$", line)
+        if match:
+            rows[match[1]] = [cell.strip() for cell in match[2].split(" | ")]
+    return rows
+
+
+def test_options_table_gives_cookiecutter_jsons_values_and_defaults():
+    rows = options_table()
+    for option, choices in CHOICES.items():
+        values, default, _ = rows[option]
+        assert re.findall(r"`([^`]+)`", values) == choices, option
+        assert default == f"`{choices[0]}`", option
+    for option in BOOLEANS:
+        values, default, _ = rows[option]
+        assert values == "`true`/`false`", option
+        assert default == f"`{str(COOKIECUTTER_JSON[option]).lower()}`", option
+
+
+def test_readme_counts_the_combinations_the_suite_renders():
+    assert f"Every combination of options ({len(full_matrix())})" in README
 
 
 @pytest.mark.slow
