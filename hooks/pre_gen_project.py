@@ -200,6 +200,14 @@ def validate(answers: dict) -> None:
         )
     check_slug(answers.get("project_slug"))
     check_text("description", answers.get("description"), max_length=256)
+    if "${" in answers["description"]:
+        # template.yaml's Description: cfn-lint (sam validate --lint) reads "${...}"
+        # outside Fn::Sub as a substitution left unresolved (E1029).
+        raise InvalidAnswer(
+            "description",
+            answers["description"],
+            "must not contain '${' (template.yaml would fail sam validate --lint)",
+        )
     check_service_name(answers.get("service_name"))
     for variable, allowed in CHOICES.items():
         value = answers.get(variable)

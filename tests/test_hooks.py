@@ -54,6 +54,7 @@ def test_valid_answers_pass():
         ("description", "ends with }}", "Jinja delimiters"),
         ("description", "line\nbreak", "control, format or separator"),
         ("description", "d" * 257, "at most 256"),
+        ("description", "Runs in ${AWS::Region}", "must not contain '${'"),
         ("project_name", "next\x85line", "U+0085, a control character"),
         ("project_name", "evil\u202etxt.exe", "U+202E RIGHT-TO-LEFT OVERRIDE"),
         ("project_name", "a\u2066b\u2069", "U+2066 LEFT-TO-RIGHT ISOLATE"),
