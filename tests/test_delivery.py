@@ -22,7 +22,6 @@ import os
 import re
 import threading
 import tomllib
-from collections import defaultdict
 from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,9 +30,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 from samcli.yamlhelper import yaml_parse
-from test_template_security import policy_actions, transformed
+from test_template_security import checkov, policy_actions, transformed
 
-from conftest import baked_project, isolated_tool, run, tool, working_copy
+from conftest import (
+    baked_project,
+    cfn_lint_templates,
+    run,
+    tool,
+    working_copy,
+)
 from matrix import DEFAULTS, POWERTOOLS_VERSION, matrix_params, values
 
 GITHUB = [p for p in matrix_params() if p.values[0]["ci"] == "github"]
@@ -593,42 +598,14 @@ def role_templates(request, bake) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def role_cfn_lint(role_templates) -> dict[str, list[str]]:
-    paths = {str(p.resolve()): key for key, p in role_templates.items()}
-    linted = run([tool("cfn-lint"), "--format", "json", "--", *paths])
-    assert linted.returncode in (0, 2, 4, 6, 8, 10, 12, 14), linted.stderr
-    findings: dict[str, list[str]] = defaultdict(list)
-    for match in json.loads(linted.stdout or "[]"):
-        key = paths[str(Path(match["Filename"]).resolve())]
-        findings[key].append(f"{match['Rule']['Id']} {match['Message']}")
-    return findings
+    """cfn-lint as `sam validate --lint` runs it, once per distinct role template."""
+    return cfn_lint_templates(role_templates)
 
 
 @pytest.fixture(scope="session")
 def role_checkov(role_templates) -> dict[str, dict[str, list[dict]]]:
-    checkov = isolated_tool("checkov")
-    paths = {str(p.resolve()): key for key, p in role_templates.items()}
-    scanned = run(
-        [
-            checkov,
-            "--skip-download",
-            "--framework",
-            "cloudformation",
-            "--output",
-            "json",
-            "--file",
-            *paths,
-        ]
-    )
-    assert scanned.returncode in (0, 1), scanned.stdout[-2000:] + scanned.stderr
-    reports = json.loads(scanned.stdout)
-    results: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for report in reports if isinstance(reports, list) else [reports]:
-        assert report["results"]["parsing_errors"] == []
-        for outcome in ("failed_checks", "skipped_checks", "passed_checks"):
-            for check in report["results"][outcome]:
-                key = paths[str(Path(check["file_abs_path"]).resolve())]
-                results[key][outcome].append(check)
-    return results
+    """checkov as test_template_security runs it, once per distinct role template."""
+    return checkov(role_templates)
 
 
 @pytest.mark.parametrize("answers", GITHUB)
