@@ -118,7 +118,7 @@ def test_readme_performance_summary_is_the_committed_data():
     for quoted in (
         f"cold init {default['cold init']:.2f}×",
         f"artifact {artifact_mb:.0f} MB (+{layer_mb:.1f} MB layer)",
-        f"warm invoke {default['warm invoke']:.2f}× (goal 0.8×: {warm_verdict})",
+        f"warm invoke {default['warm invoke']:.2f}× (goal 0.8×: {warm_verdict}",
         f"cold init {fastest['cold init']:.2f}×, artifact {fastest['artifact']:.2f}×",
     ):
         assert quoted in section, quoted
