@@ -30,7 +30,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 from samcli.yamlhelper import yaml_parse
-from test_template_security import checkov, policy_actions, transformed
+from test_template_security import (
+    assert_nothing_unjustified,
+    checkov,
+    policy_actions,
+    transformed,
+)
 
 from conftest import (
     baked_project,
@@ -615,15 +620,9 @@ def test_role_template_passes_cfn_lint(bake, role_templates, role_cfn_lint, answ
 
 @pytest.mark.parametrize("answers", GITHUB)
 def test_role_template_passes_checkov(bake, role_templates, role_checkov, answers):
-    result = role_checkov[digest(baked_project(bake, answers) / ROLE)]
-    assert result["passed_checks"], "checkov scanned nothing"
-    assert [
-        f"{c['check_id']} {c['resource']}: {c['check_name']}"
-        for c in result["failed_checks"]
-    ] == []
-    for check in result["skipped_checks"]:
-        reason = check["check_result"].get("suppress_comment", "").strip()
-        assert len(reason) > 20, f"{check['check_id']} is skipped without a reason"
+    assert_nothing_unjustified(
+        role_checkov[digest(baked_project(bake, answers) / ROLE)]
+    )
 
 
 # --- Dependabot ---

@@ -70,6 +70,17 @@ def test_readme_counts_the_combinations_the_suite_renders():
     assert f"Every combination of options ({len(full_matrix())})" in README
 
 
+def checkout_status() -> str:
+    """What git sees changed or added in this checkout."""
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 @pytest.mark.slow
 def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path):
     """The two commands, run as written by bash in an empty home directory and an
@@ -81,13 +92,7 @@ def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path)
     work = tmp_path / "work"
     home.mkdir()
     work.mkdir()
-    before = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    before = checkout_status()
     script = "\n".join(quick_start()).replace(TEMPLATE, str(ROOT))
     env = {
         "HOME": str(home),
@@ -110,11 +115,5 @@ def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path)
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == sorted(
         p.relative_to(expected) for p in expected.rglob("*")
     )
-    after = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    after = checkout_status()
     assert after == before
