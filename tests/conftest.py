@@ -205,18 +205,24 @@ def isolated_tool(name: str) -> str:
 
 @functools.cache
 def interpreter(runtime: str) -> str | None:
-    """The first working `pythonX.Y` on PATH, searched the way sam build does.
-    A pyenv shim for a version that is not enabled exists but fails to run."""
+    """The first working `pythonX.Y` on PATH, searched the way sam build does, as
+    its own executable (a pyenv shim runs only with the caller's PATH, and a
+    version it does not enable exists but fails to run)."""
     name = runtime  # "python3.13"
     for directory in os.environ.get("PATH", "").split(os.pathsep):
         candidate = Path(directory or ".") / name
         if not (candidate.is_file() and os.access(candidate, os.X_OK)):
             continue
         probe = run(
-            [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+            [
+                str(candidate),
+                "-c",
+                "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)",
+            ]
         )
-        if probe.returncode == 0 and probe.stdout.strip() == name[len("python") :]:
-            return str(candidate)
+        version, _, executable = probe.stdout.strip().partition(" ")
+        if probe.returncode == 0 and version == name[len("python") :]:
+            return executable
     return None
 
 

@@ -112,10 +112,14 @@ def function_properties(template: Path) -> dict:
     return parsed["Resources"][FUNCTION]["Properties"]
 
 
+def environment_variables(properties: dict) -> dict[str, str]:
+    """The Lambda environment variables of the function's Properties."""
+    return {k: str(v) for k, v in properties["Environment"]["Variables"].items()}
+
+
 def function_variables(template: Path) -> dict[str, str]:
     """The Lambda environment variables the rendered template.yaml declares."""
-    properties = function_properties(template)
-    return {k: str(v) for k, v in properties["Environment"]["Variables"].items()}
+    return environment_variables(function_properties(template))
 
 
 @functools.cache

@@ -37,11 +37,12 @@ from pathlib import Path
 import pytest
 
 from bench.layout import LAYER_REMOVES
-from conftest import CACHE, require_interpreter, run
+from conftest import CACHE, require_interpreter
 from matrix import COOKIECUTTER_JSON, DEFAULTS, combination_id, supported
 from sam_builds import (
     REGION,
     api_event,
+    environment_variables,
     function_properties,
     layer_stand_in,
     pip_install,
@@ -107,18 +108,7 @@ WITH_LOGGING = [p for p in SELECTIONS if p.values[0]["logging"]]
 
 
 # --------------------------------------------------------------------------
-# The runtime: its interpreter, and what it puts on sys.path after the function
-
-
-@functools.cache
-def runtime_interpreter(runtime: str) -> str:
-    """The interpreter's own executable, as Lambda runs /var/lang/bin/python3.x:
-    not a pyenv shim, which needs the caller's PATH to find it."""
-    found = run(
-        [require_interpreter(runtime), "-c", "import sys; print(sys.executable)"]
-    )
-    assert found.returncode == 0, found.stderr
-    return found.stdout.strip()
+# The runtime: what it puts on sys.path after the function
 
 
 @functools.cache
@@ -136,10 +126,9 @@ def runtime_directory(runtime: str) -> Path:
     )
 
 
-# What Powertools' own layer build deletes from its pip install, declared with the
-# bench's stand-in for the layer: the SDK that Lambda's runtime provides and its
-# dependencies, at the top level; bytecode everywhere.
-LAYER_LEAVES_OUT = LAYER_REMOVES
+# What Powertools' own layer build deletes from its pip install: the SDK Lambda's
+# runtime provides and its dependencies at the top level (LAYER_REMOVES, declared
+# with the bench's stand-in for the layer), and bytecode everywhere.
 NO_BYTECODE = ("__pycache__", "*.py[co]")
 
 
@@ -148,7 +137,7 @@ def public_layer(runtime: str) -> Path:
     """/opt/python as the public Powertools layer ships it: the layer stand-in of
     test_sam_cli.py (Powertools with [tracer]) without what the layer leaves out."""
     source = layer_stand_in(runtime)
-    top = shutil.ignore_patterns(*LAYER_LEAVES_OUT, *NO_BYTECODE)
+    top = shutil.ignore_patterns(*LAYER_REMOVES, *NO_BYTECODE)
     below = shutil.ignore_patterns(*NO_BYTECODE)
 
     def ignore(directory: str, names: list[str]) -> set[str]:
@@ -459,16 +448,11 @@ def bytecode_in(directories: list[Path]) -> set[Path]:
     }
 
 
-def function_environment(properties: dict) -> dict[str, str]:
-    """The Environment Variables template.yaml gives the function."""
-    return {k: str(v) for k, v in properties["Environment"]["Variables"].items()}
-
-
 def lambda_environment(properties: dict, task, runtime, api, daemon) -> dict:
     """The function's variables from template.yaml, then what Lambda sets."""
     snapstart = properties.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions"
     environment = {
-        **function_environment(properties),
+        **environment_variables(properties),
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         # Lambda sets en_US.UTF-8, which this machine may not have.
         "LANG": "C.UTF-8",
@@ -534,7 +518,7 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
     api = RuntimeApi(invocations, output, arn, int(properties["Timeout"]))
     threading.Thread(target=api.serve_forever, daemon=True).start()
     daemon = XRayDaemon()
-    command = [runtime_interpreter(runtime), "-I", "-S", "-B", "-c", BOOTSTRAP]
+    command = [require_interpreter(runtime), "-I", "-S", "-B", "-c", BOOTSTRAP]
     command += [json.dumps([str(p) for p in sys_path]), properties["Handler"]]
     try:
         with (
@@ -610,7 +594,7 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
 
     assert sorted(task.rglob("*")) == files_before
     return LambdaRun(
-        variables=function_environment(properties),
+        variables=environment_variables(properties),
         handler=properties["Handler"],
         calls=[r.kind for r in api.requests],
         invocations=invocations,
