@@ -25,17 +25,21 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
     "metrics": {True: ("tests/unit/test_metrics.py",)},
     "build_method": {
         "makefile": (
+            "docs/makefile-build.md",
             "hello_world/Makefile",
             "hello_world/build_function.py",
             "tests/unit/test_build_function.py",
         )
     },
-    "powertools_source": {"layer": ("tests/unit/test_layer_version.py",)},
+    "powertools_source": {
+        "layer": ("docs/layer.md", "tests/unit/test_layer_version.py")
+    },
+    "snapstart": {True: ("docs/snapstart.md",)},
     "ci": {
         "github": (
             ".github",
             "deploy-role.yaml",
-            "requirements-sam.txt",
+            "docs/deploy.md",
         )
     },
 }
@@ -63,30 +67,19 @@ def prune(project: Path, answers: dict) -> None:
 
 
 def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:
+    """README.md's Quick start: set up, serve the API locally, check."""
     slug = answers["project_slug"]
     version = answers["runtime"].replace("python", "")
-    venv = (
-        f"py -{version} -m venv .venv; .venv\\Scripts\\Activate.ps1"
-        if windows
-        else f"python{version} -m venv .venv && . .venv/bin/activate"
-    )
+    python = f"py -{version}" if windows else f"python{version}"
     steps = [
-        f"Created {slug}/. Next steps:",
+        f'Created {slug}/. Next steps (README.md, "Quick start"):',
         f"  cd {slug}",
-        f"  {venv}",
-        "  pip install -r requirements-dev.txt",
-        "  pytest tests/unit",
-        "  sam build && sam deploy --guided",
+        f"  {python} dev.py setup",
+        f"  {python} dev.py serve",
+        f"  {python} dev.py check",
     ]
     if answers["build_method"] == "makefile":
         steps.append("sam build runs hello_world/Makefile, which needs make.")
-    if answers["powertools_source"] == "layer":
-        steps.append(
-            "sam local needs Docker, AWS credentials and the Powertools layer's ARN:"
-            ' README.md, "Run locally".'
-        )
-    else:
-        steps.append('sam local needs Docker: README.md, "Run locally".')
     return "\n".join(steps)
 
 

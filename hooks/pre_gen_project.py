@@ -12,6 +12,7 @@ Standard library only; importable by tests (``main`` runs only as a script).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import unicodedata
@@ -227,13 +228,32 @@ def validate(answers: dict) -> None:
         )
 
 
+def replay_hint(answers: dict) -> str:
+    """How to run again without typing every answer: cookiecutter saved them all
+    in its replay directory, under the template folder's name, before this hook
+    (cookiecutter 2.7's main.py: dump() before generate_files())."""
+    folder = answers.get("_repo_dir") or ""
+    name = (
+        os.path.basename(os.path.normpath(folder))
+        if os.path.isabs(folder)
+        else "<template folder>"
+    )
+    return (
+        f"Your answers are saved in ~/.cookiecutter_replay/{name}.json (cookiecutter's"
+        " replay_dir): fix that one there, and the answers derived from it, then run"
+        " cookiecutter again with --replay and no answers."
+    )
+
+
 def main() -> int:
     # A console that cannot show a character gets an escape, never a crash.
     sys.stderr.reconfigure(errors="backslashreplace")
+    answers = json.loads(ANSWERS_JSON)
     try:
-        validate(json.loads(ANSWERS_JSON))
+        validate(answers)
     except InvalidAnswer as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
+        print(replay_hint(answers), file=sys.stderr, flush=True)
         return 1
     return 0
 

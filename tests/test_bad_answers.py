@@ -367,3 +367,47 @@ def test_directories_cookiecutter_creates_before_the_hook_stay_empty(tmp_path):
 
     assert isinstance(error, FailedHookException)
     assert left_in(tmp_path) == ["new-output", "new-output/team"]
+
+
+def test_after_a_rejected_answer_replay_runs_again_without_retyping(
+    tmp_path, cookiecutter_config
+):
+    """The hook's second line: cookiecutter saved every answer before the hook ran;
+    fix the one rejected there (and what was derived from it: the service name
+    from the slug) and --replay generates with all the others."""
+    config = ["--config-file", str(cookiecutter_config)]
+    typed = {"project_name": "Kept Name", "tracing": "no", "project_slug": "Bad Slug"}
+    first = subprocess.run(
+        [tool("cookiecutter"), str(ROOT), "--no-input", "-o", str(tmp_path), *config]
+        + [f"{key}={value}" for key, value in typed.items()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        encoding="utf-8",
+        check=False,
+    )
+    assert first.returncode == 1
+    error, hint = first.stdout.splitlines()[:2]
+    assert error.startswith("ERROR: project_slug=")
+    assert f"~/.cookiecutter_replay/{ROOT.name}.json" in hint, hint
+    replay_dir = yaml.safe_load(cookiecutter_config.read_text())["replay_dir"]
+    saved = os.path.join(replay_dir, f"{ROOT.name}.json")
+    with open(saved, encoding="utf-8") as file:
+        replay = json.load(file)
+    assert replay["cookiecutter"]["service_name"] == "Bad Slug"  # derived
+    replay["cookiecutter"]["project_slug"] = "good-slug"
+    replay["cookiecutter"]["service_name"] = "good-slug"
+    with open(saved, "w", encoding="utf-8") as file:
+        json.dump(replay, file)
+
+    again = subprocess.run(
+        [tool("cookiecutter"), str(ROOT), "--replay", "-o", str(tmp_path), *config],
+        capture_output=True,
+        encoding="utf-8",
+        check=False,
+    )
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    project = tmp_path / "good-slug"
+    recorded = json.loads((project / ".cookiecutter.json").read_text("utf-8"))
+    assert recorded["cookiecutter"]["project_name"] == "Kept Name"
+    assert recorded["cookiecutter"]["tracing"] is False

@@ -41,7 +41,7 @@ def test_makefile_build_ships_bytecode_and_no_runtime_sdk(bake, tmp_path, answer
     artifact = project / ".aws-sam" / "build" / "HelloWorldFunction"
 
     top = {p.name for p in artifact.iterdir()}
-    assert "app.py" in top
+    assert {"app.py", "json_resolver.py"} <= top
     assert not top & {"Makefile", "build_function.py", "botocore", "boto3", "urllib3"}
     if source == "pip":
         assert {"aws_lambda_powertools", "aws_xray_sdk", "jmespath"} <= top

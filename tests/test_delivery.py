@@ -51,7 +51,7 @@ LAYER = [p for p in GITHUB if p.values[0]["powertools_source"] == "layer"]
 NO_CI = [p for p in matrix_params() if p.values[0]["ci"] == "none"]
 WORKFLOW = ".github/workflows/ci.yml"
 ROLE = "deploy-role.yaml"
-DELIVERY_FILES = (".github", ROLE, "requirements-sam.txt")
+DELIVERY_FILES = (".github", ROLE, "docs/deploy.md")
 
 
 # --- distinct renderings ---
@@ -316,7 +316,7 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
 def test_readme_names_every_variable_the_workflow_reads(bake, answers):
     project = baked_project(bake, answers)
     workflow = (project / WORKFLOW).read_text(encoding="utf-8")
-    readme = (project / "README.md").read_text(encoding="utf-8")
+    readme = (project / "docs" / "deploy.md").read_text(encoding="utf-8")
     variables = set(re.findall(r"vars\.(\w+)", workflow))
     assert variables == {
         "AWS_DEPLOY_ROLE_ARN",
@@ -668,7 +668,11 @@ def test_sam_cli_version_comes_from_the_file_dependabot_updates(bake, answers):
     assert "aws-sam-cli==" not in workflow.replace("'aws-sam-cli==[0-9.]*'", "")
     requirements = (project / "requirements-sam.txt").read_text(encoding="utf-8")
     (pin,) = re.findall(r"^aws-sam-cli==[\d.]+$", requirements, re.MULTILINE)
-    for job in load_workflow(project)["jobs"].values():
+    # The check job installs it with the Quick start's set-up (test_quick_start.py).
+    jobs = load_workflow(project)["jobs"]
+    _, setup = step_running(jobs["check"], "dev.py setup")
+    assert '"requirements-sam.txt"' in (project / "dev.py").read_text("utf-8")
+    for job in (jobs["deploy"],):
         _, step = step_running(job, "pipx install")
         (line,) = [x for x in step["run"].splitlines() if "pipx install" in x]
         spec = line.strip().removeprefix("pipx install ")

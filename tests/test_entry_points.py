@@ -123,7 +123,7 @@ def test_sam_init_generates_what_cookiecutter_generates(bake, tmp_path, env, ans
     assert generated.name == expected.name == "hello-powertools"
     assert tree(generated) == tree(expected)
     # The post-generation hook ran (it prints the next steps).
-    assert "Next steps:" in result.stdout
+    assert 'Next steps (README.md, "Quick start"):' in result.stdout
 
 
 def test_sam_init_name_names_the_project(bake, tmp_path, env):

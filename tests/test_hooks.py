@@ -195,8 +195,26 @@ def test_namespace_is_not_checked_without_metrics():
 def test_main_prints_one_error_line_and_fails(monkeypatch, capsys):
     monkeypatch.setattr(pre_gen, "ANSWERS_JSON", '{"project_name": " "}')
     assert pre_gen.main() == 1
-    err = capsys.readouterr().err
-    assert err == 'ERROR: project_name=" ": must not be empty\n'
+    first, hint = capsys.readouterr().err.splitlines()
+    assert first == 'ERROR: project_name=" ": must not be empty'
+    assert hint == pre_gen.replay_hint({})
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        (
+            "/home/me/.cookiecutters/cookiecutter-sam-powertools",
+            "cookiecutter-sam-powertools",
+        ),
+        ("/home/me/templates/sam/", "sam"),
+        (".", "<template folder>"),  # relative to a directory the hook cannot know
+    ],
+)
+def test_the_replay_hint_names_the_file_cookiecutter_saved(folder, name):
+    hint = pre_gen.replay_hint({"_repo_dir": folder})
+    assert f"~/.cookiecutter_replay/{name}.json" in hint
+    assert "--replay" in hint
 
 
 def test_messages_show_the_characters_typed_and_escape_invisible_ones():
@@ -229,9 +247,9 @@ def test_main_never_crashes_on_a_console_that_cannot_show_the_value(monkeypatch)
     assert pre_gen.main() == 1
 
     stderr.flush()
-    assert stderr.buffer.getvalue().decode("ascii") == (
+    assert stderr.buffer.getvalue().decode("ascii").splitlines()[0] == (
         'ERROR: project_name="\\U0001f680\\u202e": must not contain control, format or '
-        "separator characters (U+202E RIGHT-TO-LEFT OVERRIDE)\n"
+        "separator characters (U+202E RIGHT-TO-LEFT OVERRIDE)"
     )
 
 
@@ -287,11 +305,18 @@ MAKEFILE_BUILD = [
 def test_unselected_paths_for_defaults_and_all_off():
     layer_version_test = "tests/unit/test_layer_version.py"
     pip = {**VALID, "powertools_source": "pip"}
-    assert post_gen.unselected_paths(pip) == [*MAKEFILE_BUILD, layer_version_test]
+    assert post_gen.unselected_paths(pip) == [
+        "docs/makefile-build.md",
+        *MAKEFILE_BUILD,
+        "docs/layer.md",
+        layer_version_test,
+        "docs/snapstart.md",
+    ]
     everything = {
         **VALID,
         "build_method": "makefile",
         "powertools_source": "layer",
+        "snapstart": True,
         "ci": "github",
     }
     assert post_gen.unselected_paths(everything) == []
@@ -299,9 +324,12 @@ def test_unselected_paths_for_defaults_and_all_off():
     assert sorted(post_gen.unselected_paths(all_off)) == sorted(
         [
             layer_version_test,
+            "docs/layer.md",
             ".github",
             "deploy-role.yaml",
-            "requirements-sam.txt",
+            "docs/deploy.md",
+            "docs/makefile-build.md",
+            "docs/snapstart.md",
             *MAKEFILE_BUILD,
             "tests/unit/test_logging.py",
             "tests/unit/test_metrics.py",
@@ -312,33 +340,25 @@ def test_unselected_paths_for_defaults_and_all_off():
 
 def test_next_steps_use_the_runtime_and_slug():
     steps = post_gen.next_steps({**VALID, "runtime": "python3.12"}, windows=False)
-    assert "cd hello-powertools" in steps
-    assert "  python3.12 -m venv .venv && . .venv/bin/activate\n" in steps
+    assert steps.splitlines()[1:] == [
+        "  cd hello-powertools",
+        "  python3.12 dev.py setup",
+        "  python3.12 dev.py serve",
+        "  python3.12 dev.py check",
+    ]
 
 
-def test_next_steps_on_windows_use_the_py_launcher_and_powershell():
+def test_next_steps_on_windows_use_the_py_launcher():
     steps = post_gen.next_steps({**VALID, "runtime": "python3.12"}, windows=True)
-    assert "  py -3.12 -m venv .venv; .venv\\Scripts\\Activate.ps1\n" in steps
-    assert "bin/activate" not in steps
+    assert "  py -3.12 dev.py setup\n" in steps
+    assert "python3.12" not in steps
 
 
-@pytest.mark.parametrize("source", CHOICES["powertools_source"])
 @pytest.mark.parametrize("build", CHOICES["build_method"])
-def test_next_steps_say_what_each_variant_needs(source, build):
-    steps = post_gen.next_steps(
-        {**VALID, "powertools_source": source, "build_method": build}
-    ).splitlines()
-    notes = steps[6:]
-    assert steps[5] == "  sam build && sam deploy --guided"
-    assert ("sam build runs hello_world/Makefile, which needs make." in notes) == (
-        build == "makefile"
-    )
-    (local,) = [line for line in notes if line.startswith("sam local needs Docker")]
-    # With the layer, sam local needs the ARN README's "Run locally" resolves.
-    assert ("AWS credentials and the Powertools layer's ARN" in local) == (
-        source == "layer"
-    )
-    assert local.endswith('README.md, "Run locally".')
+def test_next_steps_say_what_each_variant_needs(build):
+    notes = post_gen.next_steps({**VALID, "build_method": build}).splitlines()[5:]
+    expected = ["sam build runs hello_world/Makefile, which needs make."]
+    assert notes == (expected if build == "makefile" else [])
 
 
 def test_slug_fallback_is_what_cookiecutter_json_derives():

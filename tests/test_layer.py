@@ -3,7 +3,7 @@ SSM parameter name (AWS::SSM::Parameter::Value<String>) that defaults to Powerto
 public parameter for the pinned version, so CloudFormation resolves it at deploy, and
 that `sam local` takes as an ARN through --parameter-overrides.
 
-Checked with SAM CLI's own code, offline: its click commands parse the README's
+Checked with SAM CLI's own code, offline: its click commands parse docs/layer.md's
 `sam local` command lines, SamLocalStackProvider and SamFunctionProvider resolve the
 template as `sam local invoke`/`start-api` do, and its LayerDownloader asks Lambda for
 the layer (a botocore Stubber stands in for AWS, checking the request against the
@@ -128,7 +128,7 @@ def test_sam_local_takes_the_arn_from_parameter_overrides(bake, answers):
 def test_sam_local_without_the_override_stops_on_the_ssm_path(bake, answers):
     """SAM CLI resolves a parameter to its Default locally: the SSM path, which is
     no ARN. It fails where it first needs the ARN's parts (the layer's cache name),
-    with the message README quotes."""
+    with the message docs/layer.md quotes."""
     project = baked_project(bake, answers)
 
     (layer,) = local_layers(project, None)
@@ -137,8 +137,8 @@ def test_sam_local_without_the_override_stops_on_the_ssm_path(bake, answers):
     with pytest.raises(InvalidLayerVersionArn) as raised:
         _ = layer.name
     assert str(raised.value) == f"{ssm_path(answers)} is an Invalid Layer Arn."
-    readme = (project / "README.md").read_text(encoding="utf-8")
-    assert "`Error: /aws/service/powertools/... is an Invalid Layer Arn.`" in readme
+    page = (project / "docs" / "layer.md").read_text(encoding="utf-8")
+    assert "`Error: /aws/service/powertools/... is an Invalid Layer Arn.`" in page
 
 
 def test_sam_local_asks_lambda_for_exactly_that_layer_version(bake, tmp_path):
@@ -172,7 +172,7 @@ def test_sam_local_asks_lambda_for_exactly_that_layer_version(bake, tmp_path):
 
 
 def readme_shell_commands(readme: str) -> list[list[str]]:
-    """Every command of the README's bash blocks, continuation lines joined,
+    """Every command of a Markdown page's bash blocks, continuation lines joined,
     as the shell splits it ($LAYER_ARN left as a word)."""
     commands = []
     for token in MarkdownIt("commonmark").parse(readme):
@@ -186,11 +186,11 @@ def readme_shell_commands(readme: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("answers", LAYER)
 def test_readme_local_commands_give_sam_the_resolved_arn(bake, monkeypatch, answers):
-    """The README's commands, parsed by SAM CLI's own click commands: the value
+    """docs/layer.md's commands, parsed by SAM CLI's own click commands: the value
     `aws ssm get-parameter` prints reaches the function as its layer."""
     project = baked_project(bake, answers)
     commands = readme_shell_commands(
-        (project / "README.md").read_text(encoding="utf-8")
+        (project / "docs" / "layer.md").read_text(encoding="utf-8")
     )
     (resolve,) = [c for c in commands if c[:1] == ["LAYER_ARN=$(aws"]]
     assert resolve[1:3] == ["ssm", "get-parameter"]

@@ -172,12 +172,12 @@ BUILDS = [pytest.param(a, id=combination_id(a)) for a in build_matrix()]
 def test_sam_build_bundles_exactly_what_is_selected(sam_builds, answers):
     build = sam_builds(answers)
     entries = {p.name for p in build.iterdir()}
-    assert "app.py" in entries
+    assert {"app.py", "json_resolver.py"} <= entries
     powertools = {e for e in entries if e.startswith("aws_lambda_powertools")}
 
     if answers["powertools_source"] == "layer":
         # Nothing bundled: Powertools and its dependencies come from the layer.
-        assert entries == {"app.py", "requirements.txt"}
+        assert entries == {"app.py", "json_resolver.py", "requirements.txt"}
         return
 
     assert powertools == {

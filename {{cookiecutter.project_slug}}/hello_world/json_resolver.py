@@ -1,0 +1,98 @@
+{% set L = cookiecutter.logging %}
+{% set M = cookiecutter.metrics %}
+"""Every answer is JSON, errors included: the resolver's serializer and error
+handlers, and the 400 for an event that is not an API Gateway request."""
+
+import json
+{% if not L %}
+import logging
+{% endif %}
+from http import HTTPStatus
+
+{% if L or M %}
+from aws_lambda_powertools import {{ ["Logger" if L else "", "Metrics" if M else ""] | select | join(", ") }}
+{% endif %}
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+{% if M %}
+from aws_lambda_powertools.metrics import MetricUnit
+{% endif %}
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Escaped inside JSON strings: the same data for every JSON client, but never
+# readable as HTML, even by a browser that ignores the content type.
+MARKUP_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def json_without_markup(data: object) -> str:
+    return json.dumps(data, separators=(",", ":")).translate(MARKUP_ESCAPES)
+
+
+def json_response(status: int, message: str) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": message},
+    )
+
+
+class JsonResolver(APIGatewayRestResolver):
+    """APIGatewayRestResolver whose every answer is JSON: a 404 for unknown routes,
+    Powertools' HTTP errors with their status, a logged 500 for anything else, a
+    400 for what is not an API Gateway REST request."""
+
+    def __init__(self, logger: {{ "Logger" if L else "logging.Logger" }}{{ ", metrics: Metrics" if M else "" }}) -> None:
+        super().__init__(serializer=json_without_markup)
+        self.logger = logger
+{% if M %}
+        self.metrics = metrics
+{% endif %}
+        # The not-found handler is registered explicitly: the catch-all handler
+        # would otherwise turn every unknown route into a 500; so are Powertools'
+        # HTTP errors (raise BadRequestError("...") in a route).
+        self.not_found(self.not_found_error)
+        self.exception_handler(ServiceError)(self.http_error)
+        self.exception_handler(Exception)(self.unexpected_error)
+
+    def not_found_error(self, error: NotFoundError) -> Response:
+{% if M %}
+        self.metrics.add_metric(name="NotFound", unit=MetricUnit.Count, value=1)
+{% endif %}
+        return json_response(HTTPStatus.NOT_FOUND, "Not found")
+
+    def http_error(self, error: ServiceError) -> Response:
+        return json_response(error.status_code, error.msg)
+
+    def unexpected_error(self, error: Exception) -> Response:
+        # Log the exception with its traceback; the client gets no internals.
+        self.logger.exception("Unhandled error")
+{% if M %}
+        self.metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+{% endif %}
+        return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+
+    def resolve(self, event: dict, context: LambdaContext) -> dict:
+        try:
+            response = super().resolve(event, context)
+        except Exception:
+            # Not an API Gateway REST request (no httpMethod or path, not even a
+            # dict): nothing can be routed, but the caller still gets JSON.
+            self.logger.exception("Malformed event")
+{% if M %}
+            self.metrics.add_metric(
+                name="MalformedEvents", unit=MetricUnit.Count, value=1
+            )
+{% endif %}
+            response = {
+                "statusCode": HTTPStatus.BAD_REQUEST.value,
+                "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+                "body": json_without_markup({"message": "Bad request"}),
+                "isBase64Encoded": False,
+            }
+        # Browsers must not guess a type other than JSON from a body.
+        response["multiValueHeaders"]["X-Content-Type-Options"] = ["nosniff"]
+        return response
