@@ -21,8 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+import matrix
+from matrix import ROOT
+
 from . import build, layout, measure, report
-from .subjects import DEFAULTS, ROOT, SubjectError, matrix, select
+from .subjects import DEFAULTS, SubjectError, select
 
 WORK = ROOT / ".cache" / "bench"
 RUNTIME = matrix.DEFAULTS["runtime"]
@@ -88,7 +91,7 @@ def results(args, targets, same_as, python: Path, load_start: float) -> dict:
         "runtime": args.runtime,
         "arch": build.host_architecture(),
         "sam": build.sam_version(),
-        "powertools": build.POWERTOOLS,
+        "powertools": build.POWERTOOLS_VERSION,
         "boto3": layout.BOTO3,
         "runs": args.runs,
         "rounds": args.rounds,

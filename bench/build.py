@@ -13,7 +13,6 @@ import ast
 import concurrent.futures
 import contextlib
 import hashlib
-import json
 import os
 import platform
 import re
@@ -22,10 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .subjects import ROOT, Subject
+from matrix import POWERTOOLS_VERSION, ROOT
 
-COOKIECUTTER_JSON = json.loads((ROOT / "cookiecutter.json").read_text("utf-8"))
-POWERTOOLS = COOKIECUTTER_JSON["_powertools_version"]
+from .subjects import Subject
+
 BENCH = ROOT / "bench"
 SAM = Path(sys.executable).parent / "sam"
 FUNCTION = "HelloWorldFunction"
@@ -90,7 +89,7 @@ def render(subject: Subject, work: Path, runtime: str, arch: str) -> Path:
         shutil.copytree(BENCH / subject.fixture, project)
         for template in project.rglob("*.in"):
             text = template.read_text("utf-8").format(
-                runtime=runtime, architecture=arch, version=POWERTOOLS
+                runtime=runtime, architecture=arch, version=POWERTOOLS_VERSION
             )
             template.with_suffix("").write_text(text, "utf-8")
             template.unlink()

@@ -18,7 +18,9 @@ import fnmatch
 import shutil
 from pathlib import Path
 
-from .build import COOKIECUTTER_JSON, FUNCTION, POWERTOOLS, run
+from matrix import COOKIECUTTER_JSON, POWERTOOLS_VERSION
+
+from .build import FUNCTION, run
 
 BOTO3 = COOKIECUTTER_JSON["_boto3_version"]
 # The Dockerfile's `rm -rf boto* s3transfer* *dateutil* urllib3* six* jmespath*`.
@@ -68,7 +70,7 @@ def runtime_dir(python: Path, work: Path) -> Path:
 def layer_dir(python: Path, work: Path, arch: str, bytecode: str) -> Path:
     """The layer's /opt/python, without bytecode or compiled (--invalidation-mode)."""
     layer = work / f"layer-{python.name}-{arch}-{bytecode}"
-    marker = layer / f".powertools-{POWERTOOLS}"
+    marker = layer / f".powertools-{POWERTOOLS_VERSION}"
     if marker.exists():
         return layer / "python"
     target = fresh(layer) / "python"
@@ -78,7 +80,7 @@ def layer_dir(python: Path, work: Path, arch: str, bytecode: str) -> Path:
         run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check"] + [
             "--no-compile", "--target", target, "--implementation", "cp",
             "--platform", f"manylinux2014_{machine}", "--python-version", version,
-            "--only-binary=:all:", f"aws-lambda-powertools[all]=={POWERTOOLS}",
+            "--only-binary=:all:", f"aws-lambda-powertools[all]=={POWERTOOLS_VERSION}",
         ])  # fmt: skip
         for entry in list(target.iterdir()):
             if any(fnmatch.fnmatch(entry.name, p) for p in LAYER_REMOVES):

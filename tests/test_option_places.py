@@ -7,14 +7,14 @@ Declared by hand, each a decision:
 - hooks/pre_gen_project.py: rejects a bad value of it, naming it;
 - README.md: a row of the options table;
 - .github/workflows/ci.yml: a render job for each value (choices and booleans);
-- tests/matrix.py build_matrix() or makefile_builds(): a real `sam build`
+- matrix.py build_matrix() or makefile_builds(): a real `sam build`
   of each value that changes what sam build reads (hello_world/, template.yaml);
-- tests/matrix.py NO_CODE_KEYS only if it changes the content of no generated
+- matrix.py NO_CODE_KEYS only if it changes the content of no generated
   Python or requirements file (the generated-test matrix and bench/ leave those
   out);
 - if a value owns files: hooks/post_gen_project.py OPTION_PATHS and
   tests/test_generation.py OPTION_FILES, which test_generation checks agree.
-Derived, nothing to do: the test matrices (tests/matrix.py), the bench subjects
+Derived, nothing to do: the test matrices (matrix.py), the bench subjects
 (bench/ reads matrix.CODE_KEYS), the generated .cookiecutter.json.
 """
 
@@ -143,7 +143,7 @@ def missing_places(bake, option: str) -> list[str]:
             if changes(bake, option, value, build_inputs)
         )
         code = (".py", "requirements.txt", "requirements-dev.txt")
-        places["tests/matrix.py NO_CODE_KEYS (it changes the code)"] = (
+        places["matrix.py NO_CODE_KEYS (it changes the code)"] = (
             option not in NO_CODE_KEYS
             or not any(
                 changes(bake, option, value, (".",), code, content_only=True)
