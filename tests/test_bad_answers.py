@@ -22,7 +22,7 @@ from cookiecutter.main import cookiecutter
 from jinja2 import TemplateSyntaxError
 from markdown_it import MarkdownIt
 
-from conftest import tool
+from helpers import tool, tree
 from matrix import ROOT
 
 
@@ -49,14 +49,6 @@ def generate_cli(output_dir, answers: dict) -> subprocess.CompletedProcess:
         encoding="utf-8",
         check=False,
     )
-
-
-def tree(project) -> dict[str, bytes]:
-    return {
-        p.relative_to(project).as_posix(): p.read_bytes()
-        for p in project.rglob("*")
-        if p.is_file()
-    }
 
 
 def left_in(output_dir) -> list[str]:

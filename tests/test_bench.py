@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from bench import build, report  # noqa: E402
-from conftest import baked_project
+from helpers import baked_project
 from matrix import ROOT
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from conftest import baked_project, run, working_copy
+from helpers import baked_project, run, tree, working_copy
 from matrix import DEFAULTS, ROOT, quick_matrix
 
 ALL_OFF = quick_matrix()[1]
@@ -70,18 +70,6 @@ def only_child(directory: Path) -> Path:
     children = list(directory.iterdir())
     assert len(children) == 1, f"expected one project in {directory}: {children}"
     return children[0]
-
-
-def tree(project: Path, ignore: tuple[str, ...] = ()) -> dict[str, tuple[bytes, bool]]:
-    """Every file: its contents and whether it is executable."""
-    return {
-        path.relative_to(project).as_posix(): (
-            path.read_bytes(),
-            os.access(path, os.X_OK),
-        )
-        for path in sorted(project.rglob("*"))
-        if path.is_file() and path.relative_to(project).parts[0] not in ignore
-    }
 
 
 def sam_init(output: Path, env: dict, *args: str) -> subprocess.CompletedProcess:

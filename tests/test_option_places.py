@@ -27,8 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import baked_project
-from hooks_loader import pre_gen
+from helpers import baked_project, pre_gen, tree
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -62,15 +61,6 @@ def option_values(option: str) -> list:
 def with_value(option: str, value) -> dict | None:
     answers = {**DEFAULTS, option: value}
     return answers if supported(answers) else None
-
-
-def tree(project: Path, parts: tuple[str, ...]) -> dict[str, bytes]:
-    return {
-        p.relative_to(project).as_posix(): p.read_bytes()
-        for part in parts
-        for p in sorted([project / part, *(project / part).rglob("*")])
-        if p.is_file()
-    }
 
 
 def changes(

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import baked_project
+from helpers import baked_project
 from matrix import BOOLEANS, CHOICES, COOKIECUTTER_JSON, DEFAULTS, ROOT, full_matrix
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

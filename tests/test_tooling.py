@@ -7,7 +7,7 @@ import re
 import sys
 import tomllib
 
-from conftest import TOOL_PINS, run
+from helpers import TOOL_PINS, run
 from matrix import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

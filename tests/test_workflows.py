@@ -19,10 +19,9 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 from cookiecutter.main import cookiecutter
 
-from conftest import baked_project, isolated_tool, run
+from helpers import baked_project, isolated_tool, load_workflow, run
 from matrix import DEFAULTS, MATRIX_KEYS, ROOT, full_matrix, quick_matrix, values
 
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -33,15 +32,14 @@ OIDC_ACTION = "aws-actions/configure-aws-credentials"
 SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
 
 
-def generated(bake, scope: str, relative: str) -> list[Path]:
-    """`relative` in the ci=github renderings of the scope, one per distinct content."""
+def github_files(bake, scope: str, relative: str) -> list[Path]:
+    """`relative` in the ci=github renderings of the scope, one per distinct content;
+    every one of them has it."""
     combinations = quick_matrix() if scope == "quick" else full_matrix()
-    files: dict[bytes, Path] = {}
-    for answers in combinations:
-        if answers["ci"] == "github":
-            path = baked_project(bake, answers) / relative
-            files.setdefault(path.read_bytes(), path)
-    return list(files.values())
+    github = [answers for answers in combinations if answers["ci"] == "github"]
+    renderings = bake.distinct(relative, github)
+    assert sum(len(r.combinations) for r in renderings) == len(github), relative
+    return [rendering.path for rendering in renderings]
 
 
 @pytest.fixture(scope="session", params=SCOPES)
@@ -53,19 +51,12 @@ def scope(request) -> str:
 def workflows(scope, bake) -> list[Path]:
     """The template's workflow and every distinct generated one."""
     workflow = ".github/workflows/ci.yml"
-    return [TEMPLATE_WORKFLOW, *generated(bake, scope, workflow)]
+    return [TEMPLATE_WORKFLOW, *github_files(bake, scope, workflow)]
 
 
 @pytest.fixture(scope="session")
 def dependabot_configs(scope, bake) -> list[Path]:
-    return generated(bake, scope, ".github/dependabot.yml")
-
-
-def load(path: Path) -> dict:
-    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
-    # YAML 1.1 reads the key `on` as True.
-    workflow["on"] = workflow.pop(True)
-    return workflow
+    return github_files(bake, scope, ".github/dependabot.yml")
 
 
 def test_workflows_match_the_github_workflow_schema(workflows):
@@ -96,7 +87,7 @@ def test_zizmor_finds_nothing(workflows, dependabot_configs):
 def test_least_privilege_and_pinned_actions(workflows):
     pins: dict[str, set[str]] = {}
     for path in workflows:
-        workflow = load(path)
+        workflow = load_workflow(path)
         assert workflow["permissions"] == {}, path
         for name, job in workflow["jobs"].items():
             assert "permissions" in job, f"{path}: job {name} inherits permissions"
@@ -123,7 +114,7 @@ def matrix_answer(key: str, value) -> str:
 
 
 def test_template_workflow_renders_every_option_value():
-    render = load(TEMPLATE_WORKFLOW)["jobs"]["render"]
+    render = load_workflow(TEMPLATE_WORKFLOW)["jobs"]["render"]
     assert render["strategy"]["fail-fast"] is False
     assert render["strategy"]["matrix"]["answer"] == [
         matrix_answer(key, value) for key in MATRIX_KEYS for value in values(key)
@@ -163,7 +154,7 @@ def test_each_matrix_answer_reaches_cookiecutter(
 
 
 def test_template_workflow_runs_the_suite_and_gates_on_everything():
-    jobs = load(TEMPLATE_WORKFLOW)["jobs"]
+    jobs = load_workflow(TEMPLATE_WORKFLOW)["jobs"]
     assert any(step.get("run") == "bash .ci/run" for step in jobs["suite"]["steps"])
     gates = [name for name, job in jobs.items() if job.get("if") == "always()"]
     assert gates == ["all-green"]
@@ -176,7 +167,7 @@ def test_template_workflow_runs_the_suite_and_gates_on_everything():
 
 @pytest.mark.parametrize("result", ["success", "failure", "cancelled", "skipped"])
 def test_gate_script_passes_only_when_all_succeeded(result):
-    step = load(TEMPLATE_WORKFLOW)["jobs"]["all-green"]["steps"][0]
+    step = load_workflow(TEMPLATE_WORKFLOW)["jobs"]["all-green"]["steps"][0]
     outcome = run(
         ["bash", "-euo", "pipefail", "-c", step["run"]],
         env={"PATH": os.environ["PATH"], "RESULTS": f"success {result}"},
@@ -186,7 +177,7 @@ def test_gate_script_passes_only_when_all_succeeded(result):
 
 def test_generated_workflow_lints_tests_validates_and_builds(bake):
     project = baked_project(bake, DEFAULTS)
-    workflow = load(project / ".github" / "workflows" / "ci.yml")
+    workflow = load_workflow(project / ".github" / "workflows" / "ci.yml")
     commands = "\n".join(
         step.get("run", "")
         for job in workflow["jobs"].values()
