@@ -112,7 +112,7 @@ def _complete(target: Path, stamp: str) -> bool:
     return marker.exists() and marker.read_text(encoding="utf-8") == stamp
 
 
-def _make(target: Path, make: Make, stamp: str) -> None:
+def _make_unless_complete(target: Path, make: Make, stamp: str) -> None:
     """Under the target's lock: make it unless complete."""
     if _complete(target, stamp):
         return
@@ -132,7 +132,7 @@ def once(target: Path, make: Make, stamp: str = "") -> Path:
     if not _complete(target, stamp):
         target.parent.mkdir(parents=True, exist_ok=True)
         with _lock(target):
-            _make(target, make, stamp)
+            _make_unless_complete(target, make, stamp)
     return target
 
 
@@ -151,7 +151,7 @@ def once_each(jobs: Iterable[tuple[Path, Make]], stamp: str = "") -> None:
             busy.append((target, make))
             continue
         try:
-            _make(target, make, stamp)
+            _make_unless_complete(target, make, stamp)
         finally:
             lock.release()
     for target, make in busy:
@@ -554,7 +554,7 @@ def uv_install(env: Path, requirements: list[str]) -> None:
 
 
 @functools.cache
-def interpreter(runtime: str) -> str | None:
+def interpreter_on_path(runtime: str) -> str | None:
     """The first working `pythonX.Y` on PATH, searched the way sam build does, as
     its own executable (a pyenv shim runs only with the caller's PATH, and a
     version it does not enable exists but fails to run)."""
@@ -577,7 +577,7 @@ def interpreter(runtime: str) -> str | None:
 
 
 def require_interpreter(runtime: str) -> str:
-    python = interpreter(runtime)
+    python = interpreter_on_path(runtime)
     if python is None:
         pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
     return python

@@ -70,6 +70,12 @@ def test_readme_counts_the_combinations_the_suite_renders():
     assert f"Every combination of options ({len(full_matrix())})" in README
 
 
+def user_environment() -> dict[str, str]:
+    """The environment without the suite's cookiecutter config (a user has none;
+    HOME is empty below, so nothing reaches the real one either)."""
+    return {k: v for k, v in os.environ.items() if k != "COOKIECUTTER_CONFIG"}
+
+
 def checkout_status() -> str:
     """What git sees changed or added in this checkout."""
     return subprocess.run(
@@ -103,7 +109,7 @@ def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path)
     ran = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=work,
-        env={**os.environ, **env, "VIRTUAL_ENV": ""},
+        env={**user_environment(), **env, "VIRTUAL_ENV": ""},
         capture_output=True,
         text=True,
         check=False,
