@@ -99,6 +99,28 @@ def quick_matrix() -> list[dict]:
     return [answers for answers in subset if supported(answers)]
 
 
+def one_change_matrix() -> list[dict]:
+    """The defaults ({}), then each other value of each option, the other answers at
+    their defaults: every value rendered once and the default project once (the
+    template CI's render jobs)."""
+    changes = [{}] + [
+        {key: value}
+        for key in MATRIX_KEYS
+        for value in values(key)
+        if value != DEFAULTS[key]
+    ]
+    return [answers for answers in changes if supported(answers)]
+
+
+def cli_answers(answers: dict) -> str:
+    """The answers as cookiecutter's command line takes them after --no-input:
+    `key=value` words, booleans as true/false."""
+    return " ".join(
+        f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in answers.items()
+    )
+
+
 def matrix_params() -> list:
     """The full matrix as pytest parameters with readable ids: the quick subset runs
     in the fast loop, every other combination is marked slow."""

@@ -6,7 +6,8 @@ Declared by hand, each a decision:
 - cookiecutter.json: the variable and its question (`__prompts__`);
 - hooks/pre_gen_project.py: rejects a bad value of it, naming it;
 - README.md: a row of the options table;
-- .github/workflows/ci.yml: a render job for each value (choices and booleans);
+- .github/workflows/ci.yml: a render job for each value but the default (choices
+  and booleans; the defaults have a job of their own);
 - matrix.py build_matrix() or makefile_builds(): a real `sam build`
   of each value that changes what sam build reads (hello_world/, template.yaml);
 - matrix.py NO_CODE_KEYS only if it changes the content of no generated
@@ -37,6 +38,7 @@ from matrix import (
     PUBLIC_KEYS,
     ROOT,
     build_matrix,
+    cli_answers,
     makefile_builds,
     supported,
     values,
@@ -103,10 +105,6 @@ def rejects_a_bad_value(valid: dict, option: str) -> bool:
     return False
 
 
-def ci_answer(option: str, value) -> str:
-    return f"{option}={str(value).lower() if isinstance(value, bool) else value}"
-
-
 def missing_places(bake, option: str) -> list[str]:
     """The places that do not know this option yet (see the module docstring)."""
     recorded = baked_project(bake, {}) / ".cookiecutter.json"
@@ -121,9 +119,11 @@ def missing_places(bake, option: str) -> list[str]:
     }
     if is_matrix_option(option):
         render = yaml.safe_load(TEMPLATE_CI.read_text(encoding="utf-8"))["jobs"]
-        jobs = render["render"]["strategy"]["matrix"]["answer"]
+        jobs = render["render"]["strategy"]["matrix"]["answers"]
         places[".github/workflows/ci.yml render jobs"] = all(
-            ci_answer(option, value) in jobs for value in option_values(option)
+            cli_answers({option: value}) in jobs
+            for value in option_values(option)
+            if value != DEFAULTS.get(option) and with_value(option, value)
         )
         built = [*build_matrix(), *makefile_builds()]
         build_inputs = ("hello_world", "template.yaml")

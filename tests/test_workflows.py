@@ -13,16 +13,24 @@ ci=github combinations in the fast loop, of all of them in the slow run.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
+import noxfile
 from helpers import baked_project, isolated_tool, load_workflow, run
-from matrix import DEFAULTS, MATRIX_KEYS, ROOT, full_matrix, quick_matrix, values
+from matrix import (
+    DEFAULTS,
+    ROOT,
+    cli_answers,
+    full_matrix,
+    one_change_matrix,
+    quick_matrix,
+)
 
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 PINNED_USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
@@ -108,48 +116,49 @@ def test_least_privilege_and_pinned_actions(workflows):
     assert all(len(commits) == 1 for commits in pins.values()), pins
 
 
-def matrix_answer(key: str, value) -> str:
-    """The `key=value` the template workflow passes to cookiecutter --no-input."""
-    return f"{key}={str(value).lower() if isinstance(value, bool) else value}"
-
-
-def test_template_workflow_renders_every_option_value():
+def test_template_workflow_renders_the_defaults_once_and_each_other_value():
+    """One job per entry of the option model's one_change_matrix(), each running
+    the nox session `bake` with its answers (none for the defaults)."""
     render = load_workflow(TEMPLATE_WORKFLOW)["jobs"]["render"]
     assert render["strategy"]["fail-fast"] is False
-    assert render["strategy"]["matrix"]["answer"] == [
-        matrix_answer(key, value) for key in MATRIX_KEYS for value in values(key)
-    ]
-    commands = "\n".join(step.get("run", "") for step in render["steps"])
+    jobs = render["strategy"]["matrix"]["answers"]
+    assert jobs == [cli_answers(answers) for answers in one_change_matrix()]
+    assert len(jobs) == len(set(jobs))
+    (step,) = [step for step in render["steps"] if "run" in step]
+    assert step["env"] == {"ANSWERS": "${{ matrix.answers }}"}
+    assert step["run"] == "bash .ci/run -s bake -- $ANSWERS"
+
+
+def test_the_bake_session_runs_what_the_render_jobs_promise():
+    """The steps are defined once, in noxfile.py's bake session: render, the
+    project's lint and unit tests in its own environment, sam validate, sam build."""
+    source = inspect.getsource(noxfile.bake)
     for check in (
-        "--no-input",
-        '"$ANSWER"',
-        "pip install -r requirements-dev.txt",
-        "ruff check .",
-        "ruff format --check .",
-        "pytest tests/unit",
-        'sam" validate --lint',
-        'sam" build',
+        '"cookiecutter", str(ROOT), "--no-input"',
+        "*session.posargs",
+        '"-r", str(project / "requirements-dev.txt")',
+        '"--python", runtime',
+        '["ruff", "check", "."]',
+        '["ruff", "format", "--check", "."]',
+        '["python", "-m", "pytest", "tests/unit", "-q"]',
+        '"sam", "validate", "--lint"',
+        '"sam", "build"',
     ):
-        assert check in commands, check
+        assert check in source, check
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [(k, v) for k in MATRIX_KEYS for v in values(k)]
+    "answers",
+    [pytest.param(a, id=cli_answers(a)) for a in one_change_matrix() if a],
 )
-def test_each_matrix_answer_reaches_cookiecutter(
-    cookiecutter_config, tmp_path, key, value
-):
-    """The workflow's `key=value` strings, as the CLI passes them, select that value
-    (booleans included), so no CI job silently renders the defaults."""
-    name, text = matrix_answer(key, value).split("=", 1)
-    project = cookiecutter(
-        str(ROOT),
-        no_input=True,
-        extra_context={name: text},
-        output_dir=str(tmp_path),
-        config_file=str(cookiecutter_config),
-    )
-    recorded = json.loads(Path(project, ".cookiecutter.json").read_text("utf-8"))
+def test_each_ci_answer_reaches_cookiecutter(cookies, answers):
+    """The workflow's `key=value` words, strings as the CLI passes them, select that
+    value (booleans included), so no CI job silently renders the defaults."""
+    ((key, value),) = answers.items()
+    name, text = cli_answers(answers).split("=", 1)
+    result = cookies.bake(extra_context={name: text}, template=str(ROOT))
+    assert result.exception is None, result.exception
+    recorded = json.loads((result.project_path / ".cookiecutter.json").read_text())
     assert recorded["cookiecutter"][key] == value
 
 
