@@ -27,8 +27,9 @@ from matrix import ROOT
 
 
 def generate(output_dir, answers: dict):
-    """Run cookiecutter in-process into an existing output directory; return the
-    exception it raised, or None."""
+    """Run cookiecutter in-process into this output directory; return the exception
+    it raised, or None. (Not pytest-cookies: these tests choose the output directory
+    and check what is left in it; the user config is the suite's, conftest.py.)"""
     try:
         cookiecutter(
             str(ROOT), no_input=True, extra_context=answers, output_dir=str(output_dir)

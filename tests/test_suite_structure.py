@@ -5,8 +5,12 @@ defined twice (a second definition drifts from the first)."""
 from __future__ import annotations
 
 import ast
+import json
+import os
 from collections import defaultdict
 from pathlib import Path
+
+from cookiecutter.config import get_user_config
 
 from matrix import ROOT
 
@@ -87,3 +91,20 @@ def test_one_helper_module_beside_conftest():
     assert sorted(
         path.name for path in TESTS.glob("*.py") if not path.name.startswith("test_")
     ) == ["conftest.py", "helpers.py"]
+
+
+def test_renders_keep_cookiecutter_state_out_of_home(cookies, cookiecutter_config):
+    """Every render reads the session's user config (pytest-cookies'): the replay
+    file and any clone go under it, never to ~/.cookiecutter_replay or
+    ~/.cookiecutters; the CLI, sam init and cruft get it through
+    COOKIECUTTER_CONFIG."""
+    assert os.environ["COOKIECUTTER_CONFIG"] == str(cookiecutter_config)
+    config = get_user_config()
+    for key in ("replay_dir", "cookiecutters_dir"):
+        assert Path(config[key]).parent == cookiecutter_config.parent, key
+        assert not Path(config[key]).is_relative_to(Path.home()), key
+    result = cookies.bake(extra_context={"ci": "none"}, template=str(ROOT))
+    assert result.exception is None, result.exception
+    replay = Path(config["replay_dir"]) / f"{ROOT.name}.json"
+    recorded = json.loads(replay.read_text(encoding="utf-8"))
+    assert recorded["cookiecutter"]["ci"] == "none"
