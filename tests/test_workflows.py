@@ -25,11 +25,13 @@ import noxfile
 from helpers import baked_project, isolated_tool, load_workflow, run
 from matrix import (
     DEFAULTS,
+    MATRIX_KEYS,
     ROOT,
     cli_answers,
     full_matrix,
     one_change_matrix,
     quick_matrix,
+    values,
 )
 
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -149,11 +151,16 @@ def test_the_bake_session_runs_what_the_render_jobs_promise():
 
 @pytest.mark.parametrize(
     "answers",
-    [pytest.param(a, id=cli_answers(a)) for a in one_change_matrix() if a],
+    [
+        pytest.param({key: value}, id=cli_answers({key: value}))
+        for key in MATRIX_KEYS
+        for value in values(key)
+    ],
 )
-def test_each_ci_answer_reaches_cookiecutter(cookies, answers):
-    """The workflow's `key=value` words, strings as the CLI passes them, select that
-    value (booleans included), so no CI job silently renders the defaults."""
+def test_each_cli_answer_reaches_cookiecutter(cookies, answers):
+    """Every value's `key=value` word (the workflow's, and `nox -s bake -- ...`),
+    a string as the CLI passes it, selects that value (booleans included), so no
+    CI job silently renders the defaults."""
     ((key, value),) = answers.items()
     name, text = cli_answers(answers).split("=", 1)
     result = cookies.bake(extra_context={name: text}, template=str(ROOT))
