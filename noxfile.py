@@ -103,7 +103,7 @@ def run(session: nox.Session, tool: str, *args: str, **kwargs) -> None:
 
 def pytest(session: nox.Session, *args: str) -> None:
     # One pytest-xdist worker per core, work-stealing: thousands of small tests
-    # go out in large batches. What workers share is made once (tests/shared.py).
+    # go out in large batches. What workers share is made once (tests/helpers.py).
     run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "worksteal",
         *args, *session.posargs)  # fmt: skip
 
