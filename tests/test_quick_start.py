@@ -28,19 +28,20 @@ import pytest
 from filelock import FileLock
 from markdown_it import MarkdownIt
 
-from conftest import (
+from helpers import (
     CACHE,
     baked_project,
     clean_environment,
+    digest,
+    once,
+    post_gen,
     require_interpreter,
     requirement_lines,
     run,
     tool,
     working_copy,
 )
-from hooks_loader import post_gen
 from matrix import DEFAULTS, combination_id, matrix_params, quick_matrix
-from shared import digest, once
 
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 README_LINES = 200
@@ -48,7 +49,7 @@ APP_LINES = 80
 ADDRESS = "http://127.0.0.1:3000"
 
 
-def quick_start(readme: str) -> tuple[list[str], list[str]]:
+def quick_start_commands(readme: str) -> tuple[list[str], list[str]]:
     """The Quick start's bash block (its lines) and the Windows commands (the
     inline code right below it that runs dev.py through the py launcher)."""
     tokens = MARKDOWN.parse(readme)
@@ -95,7 +96,7 @@ def test_readme_opens_with_three_commands(bake, answers):
         "heading_open",
     ]
     assert (tokens[6].tag, tokens[7].content) == ("h2", "Quick start")
-    commands, windows = quick_start(readme)
+    commands, windows = quick_start_commands(readme)
     python = answers["runtime"]  # python3.13
     assert commands == [f"{python} dev.py {c}" for c in ("setup", "serve", "check")]
     launcher = f"py -{python.removeprefix('python')}"
@@ -195,7 +196,7 @@ def shared_environments(project: Path, python: str) -> None:
         (project / venv).symlink_to(shared, target_is_directory=True)
 
 
-def environment(python: str) -> dict[str, str]:
+def user_shell(python: str) -> dict[str, str]:
     """A user's shell with the runtime's Python first on PATH."""
     env = clean_environment()
     env["PATH"] = os.pathsep.join([str(Path(python).parent), env["PATH"]])
@@ -261,13 +262,13 @@ def test_quick_start_as_written(bake, tmp_path, answers):
         pytest.skip("make not on this machine (build_method=makefile needs it)")
     python = require_interpreter(answers["runtime"])
     project = working_copy(bake, answers, tmp_path)
-    setup, serve, check = quick_start(
+    setup, serve, check = quick_start_commands(
         (project / "README.md").read_text(encoding="utf-8")
     )[0]
     assert run(["git", "init", "-q"], cwd=project).returncode == 0
     if answers != DEFAULTS:  # the defaults' set-up makes both environments itself
         shared_environments(project, python)
-    env = environment(python)
+    env = user_shell(python)
 
     done = shell(setup, project, env)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -321,7 +322,7 @@ def lambda_handler(event, context):
 """
 
 
-def received(path: str, headers: list[tuple[str, str]] = ()) -> dict:
+def echoed(path: str, headers: list[tuple[str, str]] = ()) -> dict:
     connection = http.client.HTTPConnection("127.0.0.1", 3000, timeout=10)
     connection.putrequest("GET", path)
     for name, value in headers:
@@ -341,13 +342,15 @@ def test_serve_sends_the_events_api_gateway_sends(bake, tmp_path):
     shared_environments(project, python)
     sample = json.loads((project / "events" / "hello_name.json").read_text("utf-8"))
     (project / "hello_world" / "app.py").write_text(ECHO_APP, encoding="utf-8")
-    serve = quick_start((project / "README.md").read_text(encoding="utf-8"))[0][1]
+    serve = quick_start_commands((project / "README.md").read_text(encoding="utf-8"))[
+        0
+    ][1]
 
-    with serving(serve, project, environment(python)):
-        named = received(
+    with serving(serve, project, user_shell(python)):
+        named = echoed(
             "/hello/R%C3%A9my%2Fx?q=1&q=2&e=a%20b", [("X-Two", "a"), ("X-Two", "b")]
         )
-        plain = received("/hello")
+        plain = echoed("/hello")
 
     event = named["event"]
     assert set(event) == set(sample)
