@@ -1096,6 +1096,31 @@ def test_function_boundary_allows_what_the_function_needs_only(bake, answers):
     assert not allows(statements, "logs:PutLogEvents", sibling, {}, parameters)
 
 
+# API Gateway's security policies for REST APIs (developer guide, "Security policies
+# for REST APIs in API Gateway"): TLS_1_0 and TLS_1_2 are the legacy ones, and any
+# SecurityPolicy_* value an enhanced one that also needs EndpointAccessMode. cfn-lint
+# takes any string there.
+TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
+    bake, monkeypatch, answers
+):
+    """As CloudFormation gets it (after the SAM transform): the REST API's minimum
+    TLS version, and the function's log group kept on deletion and replacement."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    project = baked_project(bake, answers)
+    *_, resources = needed_and_granted(project, answers)
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    policy = api["Properties"]["SecurityPolicy"]
+    assert TLS_1_2_OR_LATER.fullmatch(policy), policy
+    if policy.startswith("SecurityPolicy_"):
+        assert "EndpointAccessMode" in api["Properties"]
+    (logs,) = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert logs["DeletionPolicy"] == logs["UpdateReplacePolicy"] == "Retain"
+
+
 @pytest.mark.parametrize("answers", LAYER)
 def test_role_reads_exactly_this_layer(bake, answers):
     project = baked_project(bake, answers)
