@@ -40,6 +40,7 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
             ".github",
             "deploy-role.yaml",
             "docs/deploy.md",
+            "requirements-sam.in",
         )
     },
 }
@@ -64,6 +65,10 @@ def prune(project: Path, answers: dict) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+        # A folder left empty (docs/ when no page of it was selected) goes too.
+        if path.parent != project and path.parent.is_dir():
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()
 
 
 def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:

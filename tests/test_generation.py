@@ -86,9 +86,11 @@ OPTION_FILES: dict[str, dict[object, set[str]]] = {
     "ci": {
         "github": {
             ".github/dependabot.yml",
+            ".github/pin_artifact_versions.py",
             ".github/workflows/ci.yml",
             "deploy-role.yaml",
             "docs/deploy.md",
+            "requirements-sam.in",
         }
     },
 }
@@ -113,6 +115,7 @@ def expected_files(answers: dict) -> set[str]:
 DEFAULT_FILES = [
     ".cookiecutter.json",
     ".github/dependabot.yml",
+    ".github/pin_artifact_versions.py",
     ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
@@ -133,6 +136,7 @@ DEFAULT_FILES = [
     "hello_world/requirements.txt",
     "pyproject.toml",
     "requirements-dev.txt",
+    "requirements-sam.in",
     "requirements-sam.txt",
     "samconfig.toml",
     "template.yaml",

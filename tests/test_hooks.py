@@ -330,6 +330,7 @@ def test_unselected_paths_for_defaults_and_all_off():
             "docs/deploy.md",
             "docs/makefile-build.md",
             "docs/snapstart.md",
+            "requirements-sam.in",
             *MAKEFILE_BUILD,
             "tests/unit/test_logging.py",
             "tests/unit/test_metrics.py",
