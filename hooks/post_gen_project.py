@@ -23,6 +23,7 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
     "logging": {True: ("tests/unit/test_logging.py",)},
     "tracing": {True: ("tests/unit/test_tracing.py",)},
     "metrics": {True: ("tests/unit/test_metrics.py",)},
+    "monitoring": {True: ("docs/monitoring.md",)},
     "build_method": {
         "makefile": (
             "hello_world/Makefile",
@@ -60,6 +61,10 @@ def prune(project: Path, answers: dict) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+        # A folder whose every file went (docs/ without its pages) goes too.
+        parent = path.parent
+        if parent != project and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
 
 
 def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:

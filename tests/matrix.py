@@ -27,8 +27,9 @@ DEFAULTS = {
 MATRIX_KEYS = [k for k in PUBLIC_KEYS if k in CHOICES or k in BOOLEANS]
 # The options whose generated tests differ: each of these combinations runs its own
 # generated test suite (runtime, architecture, ci and snapstart do not change the
-# Python or its tests). A new option enters by default.
-NO_CODE_KEYS = ("runtime", "architecture", "ci", "snapstart")
+# Python or its tests; monitoring only template.yaml, deploy-role.yaml and prose).
+# A new option enters by default.
+NO_CODE_KEYS = ("runtime", "architecture", "ci", "snapstart", "monitoring")
 CODE_KEYS = [k for k in MATRIX_KEYS if k not in NO_CODE_KEYS]
 # Runtimes that offer Lambda SnapStart for Python.
 SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")

@@ -62,6 +62,7 @@ OPTION_FILES: dict[str, dict[object, set[str]]] = {
     "logging": {True: {"tests/unit/test_logging.py"}},
     "tracing": {True: {"tests/unit/test_tracing.py"}},
     "metrics": {True: {"tests/unit/test_metrics.py"}},
+    "monitoring": {True: {"docs/monitoring.md"}},
     "build_method": {
         "makefile": {
             "hello_world/Makefile",
@@ -105,6 +106,7 @@ DEFAULT_FILES = [
     ".pre-commit-config.yaml",
     "README.md",
     "deploy-role.yaml",
+    "docs/monitoring.md",
     "events/hello.json",
     "events/hello_encoded_name.json",
     "events/hello_name.json",
@@ -131,6 +133,7 @@ EVERYTHING_OFF = {
     "logging": False,
     "tracing": False,
     "metrics": False,
+    "monitoring": False,
     "snapstart": False,
     "powertools_source": "layer",
     "build_method": "pip",
