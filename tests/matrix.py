@@ -114,10 +114,10 @@ def matrix_params() -> list:
 def build_matrix() -> list[dict]:
     """The combinations `sam build` builds with the pip builder (test_sam_cli.py):
     every distinct bundle on the default runtime -- powertools_source x tracing
-    (what requirements.txt asks for) x architecture (which wheels) -- with logging
-    and metrics on as tracing is, so each value of each is built too; then every
-    other runtime with pip (its wheels must exist for that Python), and the
-    defaults with SnapStart. (The other mixes of
+    (what requirements.txt asks for) x architecture (which wheels) -- with logging,
+    metrics and monitoring on as tracing is, so each value of each is built too;
+    then every other runtime with pip (its wheels must exist for that Python), and
+    the defaults with SnapStart. (The other mixes of
     logging, tracing and metrics bundle what one of these does; each is built and
     run under Lambda's runtime client by test_lambda_runtime.py.)"""
     combinations = [
@@ -125,7 +125,9 @@ def build_matrix() -> list[dict]:
             **DEFAULTS,
             "powertools_source": source,
             "architecture": architecture,
-            **{option: on for option in ("logging", "tracing", "metrics")},
+            **{
+                option: on for option in ("logging", "tracing", "metrics", "monitoring")
+            },
         }
         for source in values("powertools_source")
         for on in (True, False)

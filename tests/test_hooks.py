@@ -277,6 +277,17 @@ def test_prune_removes_unselected_paths_and_is_idempotent(tmp_path):
     assert not (tmp_path / ".github").exists()
 
 
+def test_prune_removes_a_folder_it_empties_and_keeps_one_with_other_files(tmp_path):
+    make_tree(tmp_path, ["docs/monitoring.md", "tests/unit/test_logging.py"])
+    post_gen.prune(tmp_path, {**VALID, "monitoring": False})
+    assert not (tmp_path / "docs").exists()
+
+    make_tree(tmp_path, ["docs/monitoring.md", "docs/other.md"])
+    post_gen.prune(tmp_path, {**VALID, "monitoring": False})
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["other.md"]
+    assert (tmp_path / "tests" / "unit" / "test_logging.py").exists()
+
+
 MAKEFILE_BUILD = [
     "hello_world/Makefile",
     "hello_world/build_function.py",
@@ -302,6 +313,7 @@ def test_unselected_paths_for_defaults_and_all_off():
             ".github",
             "deploy-role.yaml",
             "requirements-sam.txt",
+            "docs/monitoring.md",
             *MAKEFILE_BUILD,
             "tests/unit/test_logging.py",
             "tests/unit/test_metrics.py",

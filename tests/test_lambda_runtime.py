@@ -89,7 +89,8 @@ def selections() -> list[dict]:
     host = {**DEFAULTS, "architecture": HOST_ARCHITECTURE or DEFAULTS["architecture"]}
     options = ("logging", "tracing", "metrics")
     everything = {option: True for option in options}
-    nothing = {option: False for option in options}
+    # Nothing selected, monitoring included (as test_sam_cli builds it).
+    nothing = {**{option: False for option in options}, "monitoring": False}
     chosen = [
         {**host, **everything, "powertools_source": "pip"},
         {**host, **everything, "powertools_source": "layer"},
