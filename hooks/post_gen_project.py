@@ -92,6 +92,11 @@ def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:
         )
     else:
         steps.append('sam local needs Docker: README.md, "Run locally".')
+    if answers["monitoring"]:
+        steps.append(
+            "sam deploy --guided asks for AlarmEmail: the alarms reach that address"
+            " once you open the confirmation e-mail SNS sends (docs/monitoring.md)."
+        )
     return "\n".join(steps)
 
 

@@ -353,5 +353,11 @@ def test_next_steps_say_what_each_variant_needs(source, build):
     assert local.endswith('README.md, "Run locally".')
 
 
+@pytest.mark.parametrize("monitoring", [True, False])
+def test_next_steps_say_to_confirm_the_alarm_subscription(monitoring):
+    steps = post_gen.next_steps({**VALID, "monitoring": monitoring})
+    assert ("AlarmEmail" in steps and "confirmation e-mail" in steps) == monitoring
+
+
 def test_slug_fallback_is_what_cookiecutter_json_derives():
     assert f"'{pre_gen.SLUG_FALLBACK}'" in COOKIECUTTER_JSON["project_slug"]
