@@ -5,7 +5,7 @@ same run):
     .venv/bin/nox -s fast                 the quick subset, about a minute
     .venv/bin/nox -s full                 what CI runs: install, lint, every combination
     .venv/bin/nox -s lint                 ruff and this repository's pre-commit hooks
-    .venv/bin/nox -s bake -- ci=none      render a project, then run its own checks
+    .venv/bin/nox -s bake -- ci=none      render a project, its checks and sam build
     .venv/bin/nox -s bench -- run         the benchmark (see bench/README.md)
 
 Arguments after `--` go to pytest (fast, full), cookiecutter (bake) or bench.
@@ -15,6 +15,7 @@ Everything installed goes to .venv and .cache/ (git-ignored), through uv.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -102,7 +103,7 @@ def run(session: nox.Session, tool: str, *args: str, **kwargs) -> None:
 
 def pytest(session: nox.Session, *args: str) -> None:
     # One pytest-xdist worker per core, work-stealing: thousands of small tests
-    # go out in large batches. What workers share is made once (tests/shared.py).
+    # go out in large batches. What workers share is made once (tests/helpers.py).
     run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "worksteal",
         *args, *session.posargs)  # fmt: skip
 
@@ -140,15 +141,21 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bake(session: nox.Session) -> None:
     """Render a project into .cache/bake/ (cookiecutter `key=value` answers after
-    `--`), then run its own checks there: ruff, its unit tests, sam validate --lint."""
+    `--`), then run its own checks there, as its CI does: ruff and its unit tests in
+    an environment of the runtime's Python from its requirements-dev.txt, then
+    sam validate --lint and sam build. The template's CI runs this session for the
+    defaults and for each other option value."""
     sync(session)
     output = CACHE / "bake"
     shutil.rmtree(output, ignore_errors=True)
     run(session, "cookiecutter", str(ROOT), "--no-input", "--output-dir",
         str(output), *session.posargs)  # fmt: skip
     (project,) = output.iterdir()
+    answers = json.loads((project / ".cookiecutter.json").read_text("utf-8"))
+    runtime = answers["cookiecutter"]["runtime"]  # e.g. python3.13, found on PATH
     env = project / ".venv"
-    uv(session, "venv", "--quiet", "--python", sys.executable, str(env))
+    uv(session, "venv", "--quiet", "--python-preference", "only-system",
+       "--python", runtime, str(env))  # fmt: skip
     uv(session, "pip", "install", "--quiet", "--python", str(env / BIN / "python"),
        "-r", str(project / "requirements-dev.txt"))  # fmt: skip
     with session.chdir(project):
@@ -159,6 +166,7 @@ def bake(session: nox.Session) -> None:
         ):
             session.run(str(env / BIN / command[0]), *command[1:], env=environment())
         run(session, "sam", "validate", "--lint", "--region", "us-east-1")
+        run(session, "sam", "build")
     session.log(f"rendered and checked: {project}")
 
 

@@ -21,8 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+import matrix
+from matrix import ROOT
+
 from . import build, layout, measure, report
-from .subjects import DEFAULTS, ROOT, SubjectError, matrix, select
+from .subjects import DEFAULTS, SubjectError, select
 
 WORK = ROOT / ".cache" / "bench"
 RUNTIME = matrix.DEFAULTS["runtime"]
@@ -84,11 +87,11 @@ def results(args, targets, same_as, python: Path, load_start: float) -> dict:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "load_average": [load_start, os.getloadavg()[0]],
-        "python": f"{args.runtime} {build.run([python, '-c', version]).strip()}",
+        "python": f"{args.runtime} {build.output_of([python, '-c', version]).strip()}",
         "runtime": args.runtime,
         "arch": build.host_architecture(),
         "sam": build.sam_version(),
-        "powertools": build.POWERTOOLS,
+        "powertools": build.POWERTOOLS_VERSION,
         "boto3": layout.BOTO3,
         "runs": args.runs,
         "rounds": args.rounds,
@@ -113,7 +116,7 @@ def results(args, targets, same_as, python: Path, load_start: float) -> dict:
     return {"meta": meta, "subjects": rows, "same_as": same_as}
 
 
-def run(args) -> int:
+def run_subjects(args) -> int:
     subjects = select(args.subjects)
     load_start = os.getloadavg()[0]
     python = build.interpreter(args.runtime)
@@ -139,7 +142,7 @@ def run(args) -> int:
     return 0
 
 
-def profile(args) -> int:
+def profile_subject(args) -> int:
     subjects = select(args.subject)
     if len(subjects) != 1:
         sys.exit(f"bench: --subject {args.subject!r} names {len(subjects)} subjects")
@@ -197,8 +200,8 @@ def main(argv=None) -> int:
         parser.error("--calls: at least one per round")
     try:
         return {
-            "run": run,
-            "profile": profile,
+            "run": run_subjects,
+            "profile": profile_subject,
             "subjects": list_subjects,
             "report": show_report,
         }[args.command](args)

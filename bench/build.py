@@ -13,7 +13,6 @@ import ast
 import concurrent.futures
 import contextlib
 import hashlib
-import json
 import os
 import platform
 import re
@@ -22,16 +21,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .subjects import ROOT, Subject
+from matrix import POWERTOOLS_VERSION, ROOT
 
-COOKIECUTTER_JSON = json.loads((ROOT / "cookiecutter.json").read_text("utf-8"))
-POWERTOOLS = COOKIECUTTER_JSON["_powertools_version"]
+from .subjects import Subject
+
 BENCH = ROOT / "bench"
 SAM = Path(sys.executable).parent / "sam"
 FUNCTION = "HelloWorldFunction"
 
 
-def run(command: list, **kwargs) -> str:
+def output_of(command: list, **kwargs) -> str:
     result = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
         sys.exit(
@@ -46,7 +45,7 @@ def interpreter(runtime: str) -> Path:
     executable: a pyenv shim may not run, and sam build needs the real one."""
     candidates = [shutil.which(runtime)]
     if pyenv := shutil.which("pyenv"):
-        root = Path(run([pyenv, "root"]).strip())
+        root = Path(output_of([pyenv, "root"]).strip())
         version = runtime.removeprefix("python")
         found = root.glob(f"versions/{version}*/bin/{runtime}")
         candidates += sorted(map(str, found), reverse=True)
@@ -90,7 +89,7 @@ def render(subject: Subject, work: Path, runtime: str, arch: str) -> Path:
         shutil.copytree(BENCH / subject.fixture, project)
         for template in project.rglob("*.in"):
             text = template.read_text("utf-8").format(
-                runtime=runtime, architecture=arch, version=POWERTOOLS
+                runtime=runtime, architecture=arch, version=POWERTOOLS_VERSION
             )
             template.with_suffix("").write_text(text, "utf-8")
             template.unlink()
@@ -156,7 +155,7 @@ def sam_build(project: Path, python: Path, rebuild: bool) -> Path:
             "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}",
         }
         command = [SAM, "build", "--build-dir", output, "--no-cached"]
-        run(command, cwd=project, env=env)
+        output_of(command, cwd=project, env=env)
         marker.write_text(digest)
     return output
 
@@ -171,4 +170,4 @@ def build_all(subjects, work: Path, python: Path, runtime: str, rebuild: bool):
 
 
 def sam_version() -> str:
-    return run([SAM, "--version"]).split()[-1]
+    return output_of([SAM, "--version"]).split()[-1]

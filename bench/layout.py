@@ -18,7 +18,9 @@ import fnmatch
 import shutil
 from pathlib import Path
 
-from .build import COOKIECUTTER_JSON, FUNCTION, POWERTOOLS, run
+from matrix import COOKIECUTTER_JSON, POWERTOOLS_VERSION
+
+from .build import FUNCTION, output_of
 
 BOTO3 = COOKIECUTTER_JSON["_boto3_version"]
 # The Dockerfile's `rm -rf boto* s3transfer* *dateutil* urllib3* six* jmespath*`.
@@ -56,7 +58,7 @@ def runtime_dir(python: Path, work: Path) -> Path:
     marker = runtime / f".boto3-{BOTO3}"
     if not marker.exists():
         fresh(runtime)
-        run(
+        output_of(
             [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
             + ["--target", runtime, f"boto3=={BOTO3}"]
         )
@@ -68,17 +70,18 @@ def runtime_dir(python: Path, work: Path) -> Path:
 def layer_dir(python: Path, work: Path, arch: str, bytecode: str) -> Path:
     """The layer's /opt/python, without bytecode or compiled (--invalidation-mode)."""
     layer = work / f"layer-{python.name}-{arch}-{bytecode}"
-    marker = layer / f".powertools-{POWERTOOLS}"
+    marker = layer / f".powertools-{POWERTOOLS_VERSION}"
     if marker.exists():
         return layer / "python"
     target = fresh(layer) / "python"
     if bytecode == "none":
         machine = "aarch64" if arch == "arm64" else "x86_64"
         version = python.name.removeprefix("python")
-        run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check"] + [
-            "--no-compile", "--target", target, "--implementation", "cp",
+        output_of([python, "-m", "pip", "install", "-q"] + [
+            "--disable-pip-version-check", "--no-compile", "--target", target,
+            "--implementation", "cp",
             "--platform", f"manylinux2014_{machine}", "--python-version", version,
-            "--only-binary=:all:", f"aws-lambda-powertools[all]=={POWERTOOLS}",
+            "--only-binary=:all:", f"aws-lambda-powertools[all]=={POWERTOOLS_VERSION}",
         ])  # fmt: skip
         for entry in list(target.iterdir()):
             if any(fnmatch.fnmatch(entry.name, p) for p in LAYER_REMOVES):
@@ -88,12 +91,12 @@ def layer_dir(python: Path, work: Path, arch: str, bytecode: str) -> Path:
             if path.is_file() and "tests" in path.relative_to(target).parts[:-1]:
                 path.unlink()
             elif path.suffix == ".so" and strip:
-                run([strip, path])
+                output_of([strip, path])
     else:
         shutil.copytree(
             layer_dir(python, work, arch, "none"), target, dirs_exist_ok=True
         )
-        run(
+        output_of(
             [python, "-m", "compileall", "-q", "-j", "0"]
             + ["--invalidation-mode", bytecode, target]
         )

@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from .build import ROOT
+from matrix import ROOT
+
 from .subjects import Subject
 
 EVENT = ROOT / "{{cookiecutter.project_slug}}" / "events" / "hello_name.json"

@@ -11,29 +11,17 @@ An item is `tutorial` or `floor` (the reference apps in bench/<name>/), a preset
     patch_modules=none               the rendered Tracer(...) call rewritten (a variant)
 
 Words combine: `L+T powertools_source=layer patch_modules=none`. The options are the
-ones tests/matrix.py says change the generated Python (CODE_KEYS); the defaults are
-its DEFAULTS (cookiecutter.json's first choices and boolean defaults).
+ones the option model (matrix.py at the root) says change the generated Python
+(CODE_KEYS); the defaults are its DEFAULTS (cookiecutter.json's first choices and
+boolean defaults).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import matrix
 
-
-def _load_matrix():
-    spec = importlib.util.spec_from_file_location(
-        "bench_matrix", ROOT / "tests" / "matrix.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-matrix = _load_matrix()
 DEFAULTS = {k: matrix.DEFAULTS[k] for k in matrix.CODE_KEYS}
 BOOLEAN_KEYS = [k for k in matrix.CODE_KEYS if k in matrix.BOOLEANS]
 CHOICE_KEYS = [k for k in matrix.CODE_KEYS if k in matrix.CHOICES]

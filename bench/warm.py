@@ -77,7 +77,7 @@ def package_of(path: str) -> str:
     return path
 
 
-def main() -> int:
+def invoke_loop() -> int:
     event_path, result_fd = sys.argv[1], int(sys.argv[2])
     # This script's own directory must not shadow the function's modules.
     sys.path[0] = os.environ["LAMBDA_TASK_ROOT"]
@@ -109,4 +109,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(invoke_loop())

@@ -22,13 +22,14 @@ from cookiecutter.main import cookiecutter
 from jinja2 import TemplateSyntaxError
 from markdown_it import MarkdownIt
 
-from conftest import tool
+from helpers import tool, tree
 from matrix import ROOT
 
 
 def generate(output_dir, answers: dict):
-    """Run cookiecutter in-process into an existing output directory; return the
-    exception it raised, or None."""
+    """Run cookiecutter in-process into this output directory; return the exception
+    it raised, or None. (Not pytest-cookies: these tests choose the output directory
+    and check what is left in it; the user config is the suite's, conftest.py.)"""
     try:
         cookiecutter(
             str(ROOT), no_input=True, extra_context=answers, output_dir=str(output_dir)
@@ -49,14 +50,6 @@ def generate_cli(output_dir, answers: dict) -> subprocess.CompletedProcess:
         encoding="utf-8",
         check=False,
     )
-
-
-def tree(project) -> dict[str, bytes]:
-    return {
-        p.relative_to(project).as_posix(): p.read_bytes()
-        for p in project.rglob("*")
-        if p.is_file()
-    }
 
 
 def left_in(output_dir) -> list[str]:

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import require_interpreter, tool, working_copy
+from helpers import require_interpreter, tool, working_copy
 from matrix import DEFAULTS, makefile_builds
 
 RUNTIME = DEFAULTS["runtime"]

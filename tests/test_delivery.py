@@ -16,7 +16,6 @@ marked slow); the linters run once per distinct rendered file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,18 +29,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 from samcli.yamlhelper import yaml_parse
-from test_template_security import (
-    assert_nothing_unjustified,
-    checkov,
-    policy_actions,
-    transformed,
-)
 
-from conftest import (
+from helpers import (
+    assert_nothing_unjustified,
     baked_project,
     cfn_lint_templates,
+    checkov,
+    digest,
+    file_digest,
+    load_workflow,
+    policy_actions,
     run,
+    session_answers,
     tool,
+    transformed,
     working_copy,
 )
 from matrix import DEFAULTS, POWERTOOLS_VERSION, matrix_params, values
@@ -54,42 +55,7 @@ ROLE = "deploy-role.yaml"
 DELIVERY_FILES = (".github", ROLE, "requirements-sam.txt")
 
 
-# --- distinct renderings ---
-
-
-def digest(*paths: Path) -> str:
-    hashed = hashlib.sha256()
-    for path in paths:
-        hashed.update(path.read_bytes() + b"\0")
-    return hashed.hexdigest()
-
-
-def collected_answers(request, fixture: str) -> list[dict]:
-    """The answers of every collected test that uses `fixture`, once each."""
-    found = {}
-    for item in request.session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "answers" in params and fixture in item.fixturenames:
-            found[json.dumps(params["answers"], sort_keys=True)] = params["answers"]
-    return list(found.values())
-
-
-def distinct(bake, combinations: list[dict], relative: str) -> dict[str, Path]:
-    """One rendered copy of `relative` per distinct content, keyed by digest."""
-    files: dict[str, Path] = {}
-    for answers in combinations:
-        path = baked_project(bake, answers) / relative
-        files.setdefault(digest(path), path)
-    return files
-
-
 # --- reading what was rendered ---
-
-
-def load_workflow(project: Path) -> dict:
-    workflow = yaml.safe_load((project / WORKFLOW).read_text(encoding="utf-8"))
-    workflow["on"] = workflow.pop(True)  # YAML 1.1 reads the key `on` as True
-    return workflow
 
 
 def load_role(project: Path) -> dict:
@@ -97,7 +63,7 @@ def load_role(project: Path) -> dict:
 
 
 def deploy_job(project: Path) -> dict:
-    return load_workflow(project)["jobs"]["deploy"]
+    return load_workflow(project / WORKFLOW)["jobs"]["deploy"]
 
 
 def environment_name(job: dict) -> str:
@@ -269,7 +235,7 @@ RUNS = [
 @pytest.mark.parametrize("answers", GITHUB)
 def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
     project = baked_project(bake, answers)
-    workflow = load_workflow(project)
+    workflow = load_workflow(project / WORKFLOW)
     jobs = workflow["jobs"]
     job = jobs["deploy"]
 
@@ -522,7 +488,7 @@ def needed_and_granted(project: Path, answers: dict):
     """(permissions needed, actions granted, role statements, transformed resources),
     computed once per distinct template.yaml and deploy-role.yaml."""
     template, role = project / "template.yaml", project / ROLE
-    key = digest(template, role)
+    key = file_digest(template) + file_digest(role)
     if key not in PERMISSIONS:
         resources = transformed(template)["Resources"]
         types = {resource["Type"] for resource in resources.values()}
@@ -620,8 +586,8 @@ def test_role_reads_exactly_this_layer(bake, answers):
 
 @pytest.fixture(scope="session")
 def role_templates(request, bake) -> dict[str, Path]:
-    combinations = collected_answers(request, "role_templates")
-    return distinct(bake, combinations, ROLE)
+    combinations = session_answers(request, "role_templates")
+    return {r.digest: r.path for r in bake.distinct(ROLE, combinations)}
 
 
 @pytest.fixture(scope="session")
@@ -638,13 +604,13 @@ def role_checkov(role_templates) -> dict[str, dict[str, list[dict]]]:
 
 @pytest.mark.parametrize("answers", GITHUB)
 def test_role_template_passes_cfn_lint(bake, role_templates, role_cfn_lint, answers):
-    assert role_cfn_lint[digest(baked_project(bake, answers) / ROLE)] == []
+    assert role_cfn_lint[file_digest(baked_project(bake, answers) / ROLE)] == []
 
 
 @pytest.mark.parametrize("answers", GITHUB)
 def test_role_template_passes_checkov(bake, role_templates, role_checkov, answers):
     assert_nothing_unjustified(
-        role_checkov[digest(baked_project(bake, answers) / ROLE)]
+        role_checkov[file_digest(baked_project(bake, answers) / ROLE)]
     )
 
 
@@ -691,7 +657,7 @@ def test_sam_cli_version_comes_from_the_file_dependabot_updates(bake, answers):
     assert "aws-sam-cli==" not in workflow.replace("'aws-sam-cli==[0-9.]*'", "")
     requirements = (project / "requirements-sam.txt").read_text(encoding="utf-8")
     (pin,) = re.findall(r"^aws-sam-cli==[\d.]+$", requirements, re.MULTILINE)
-    for job in load_workflow(project)["jobs"].values():
+    for job in load_workflow(project / WORKFLOW)["jobs"].values():
         _, step = step_running(job, "pipx install")
         (line,) = [x for x in step["run"].splitlines() if "pipx install" in x]
         spec = line.strip().removeprefix("pipx install ")
@@ -705,10 +671,11 @@ def layer_guard_key(project: Path) -> str:
     template.yaml's lines that name the layer's parameter."""
     template = (project / "template.yaml").read_text(encoding="utf-8")
     layer_lines = [x for x in template.splitlines() if "/aws/service/powertools/" in x]
-    hashed = hashlib.sha256("\n".join(layer_lines).encode())
-    hashed.update(digest(project / "requirements-dev.txt").encode())
-    hashed.update(digest(project / "tests/unit/test_layer_version.py").encode())
-    return hashed.hexdigest()
+    read = [
+        project / "requirements-dev.txt",
+        project / "tests/unit/test_layer_version.py",
+    ]
+    return digest("\n".join([*layer_lines, *map(file_digest, read)]))
 
 
 @pytest.fixture(scope="session")
@@ -717,7 +684,7 @@ def layer_guard(request, bake, tmp_path_factory) -> dict[str, tuple]:
     pinned in requirements-dev.txt (what a Dependabot update does): its results once
     for each distinct content it reads."""
     outcomes = {}
-    for answers in collected_answers(request, "layer_guard"):
+    for answers in session_answers(request, "layer_guard"):
         key = layer_guard_key(baked_project(bake, answers))
         if key in outcomes:
             continue

@@ -18,9 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
-from conftest import baked_project, run, working_copy
+from helpers import baked_project, run, tree, working_copy
 from matrix import DEFAULTS, ROOT, quick_matrix
 
 ALL_OFF = quick_matrix()[1]
@@ -70,18 +69,6 @@ def only_child(directory: Path) -> Path:
     children = list(directory.iterdir())
     assert len(children) == 1, f"expected one project in {directory}: {children}"
     return children[0]
-
-
-def tree(project: Path, ignore: tuple[str, ...] = ()) -> dict[str, tuple[bytes, bool]]:
-    """Every file: its contents and whether it is executable."""
-    return {
-        path.relative_to(project).as_posix(): (
-            path.read_bytes(),
-            os.access(path, os.X_OK),
-        )
-        for path in sorted(project.rglob("*"))
-        if path.is_file() and path.relative_to(project).parts[0] not in ignore
-    }
 
 
 def sam_init(output: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -212,26 +199,20 @@ def test_native_sam_cli_installer_refuses_loudly(tmp_path, env):
     assert not output.exists() or not any(output.iterdir())
 
 
-def test_frozen_sam_before_1_170_would_skip_the_hooks_silently(
-    monkeypatch, tmp_path, cookiecutter_config
-):
+def test_frozen_sam_before_1_170_would_skip_the_hooks_silently(monkeypatch, cookies):
     """Why the docs warn about native installers older than 1.170: cookiecutter runs a
     .py hook as [sys.executable, hook], and there sys.executable is the sam binary,
     which exits 0 without running it (aws/aws-sam-cli PR #9211). Reproduced with a
     stand-in that does the same: a bad answer passes and nothing is pruned."""
     monkeypatch.setattr(sys, "executable", shutil.which("true"))
 
-    project = Path(
-        cookiecutter(
-            str(ROOT),
-            no_input=True,
-            extra_context={"metrics": False, "service_name": "not valid"},
-            output_dir=str(tmp_path),
-            config_file=str(cookiecutter_config),
-        )
+    result = cookies.bake(
+        extra_context={"metrics": False, "service_name": "not valid"},
+        template=str(ROOT),
     )
 
-    assert (project / "tests/unit/test_metrics.py").exists()
+    assert result.exception is None, result.exception
+    assert (result.project_path / "tests/unit/test_metrics.py").exists()
 
 
 # --- cruft ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import baked_project, clean_environment, run, working_copy
+from helpers import baked_project, clean_environment, run, working_copy
 from matrix import DEFAULTS, code_matrix, combination_id, values
 
 # What build_method=makefile adds to a rendering: the same files whatever the other

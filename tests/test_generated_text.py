@@ -33,8 +33,7 @@ import pytest
 from markdown_it import MarkdownIt
 from samcli.yamlhelper import yaml_parse
 
-from conftest import baked_project
-from hooks_loader import post_gen
+from helpers import baked_project, post_gen
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
 
 MAX_LINE = 100

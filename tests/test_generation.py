@@ -14,17 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
+from helpers import (
+    SharedResults,
     baked_project,
+    digest,
+    post_gen,
     requirement_lines,
     run,
+    run_directory,
     session_answers,
     tool,
     working_copy,
 )
-from hooks_loader import post_gen
 from matrix import DEFAULTS, POWERTOOLS_VERSION, ROOT, matrix_params, values
-from shared import SharedResults, digest, run_directory
 
 COMBINATIONS = matrix_params()
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hooks_loader import post_gen, pre_gen
+from helpers import post_gen, pre_gen
 from matrix import (
     BOOLEANS,
     CHOICES,

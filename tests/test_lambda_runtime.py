@@ -38,18 +38,19 @@ import pytest
 from samcli.yamlhelper import yaml_parse
 
 from bench.layout import LAYER_REMOVES
-from conftest import CACHE, require_interpreter
-from matrix import COOKIECUTTER_JSON, DEFAULTS, combination_id, supported
-from sam_builds import (
+from helpers import (
+    CACHE,
     REGION,
     api_event,
     environment_variables,
     function_properties,
     layer_stand_in,
+    once,
     pip_install,
+    require_interpreter,
     sam_event,
 )
-from shared import once
+from matrix import COOKIECUTTER_JSON, DEFAULTS, combination_id, supported
 
 pytestmark = pytest.mark.slow
 

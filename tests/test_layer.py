@@ -28,7 +28,7 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.layers.layer_downloader import LayerDownloader
 from samcli.yamlhelper import yaml_parse
 
-from conftest import baked_project
+from helpers import FUNCTION, REGION, baked_project
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -38,8 +38,6 @@ from matrix import (
 )
 
 PARAMETER = "PowertoolsLayerArn"
-FUNCTION = "HelloWorldFunction"
-REGION = "us-east-1"
 
 
 # What the layer's lines and SAM CLI's local reading of the function depend on:

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import baked_project, run
+from helpers import baked_project, run
 from matrix import ROOT, matrix_params
 
 COMBINATIONS = matrix_params()

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 from samcli.yamlhelper import yaml_parse
-from test_template_security import transformed
 
-from conftest import baked_project
+from helpers import baked_project, transformed
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
 
 MONITORING_TYPES = {
@@ -82,7 +81,7 @@ def intrinsic(loader, suffix: str, node):
 FastLoader.add_multi_constructor("!", intrinsic)
 
 
-def load(path: Path) -> dict:
+def read_template(path: Path) -> dict:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=FastLoader)  # noqa: S506
 
 
@@ -246,13 +245,13 @@ def test_monitoring_resources_per_option(bake, combinations):
         answers = rendering.combinations[0]
         for other in rendering.combinations:
             assert [other[k] for k in SHAPING] == [answers[k] for k in SHAPING]
-        check_template(load(rendering.path), answers)
+        check_template(read_template(rendering.path), answers)
 
 
 def test_fast_loader_reads_as_sam(bake):
     for answers in quick_matrix():
         path = baked_project(bake, answers) / "template.yaml"
-        assert load(path) == yaml_parse(path.read_text(encoding="utf-8"))
+        assert read_template(path) == yaml_parse(path.read_text(encoding="utf-8"))
 
 
 # A combination per mix of what changes the names CloudFormation resolves: SnapStart
@@ -294,7 +293,7 @@ def test_names_are_the_ones_cloudformation_gives(bake, monkeypatch, answers):
 
 
 def role_statements(project: Path) -> list[dict]:
-    (policy,) = load(project / "deploy-role.yaml")["Resources"]["DeployRole"][
+    (policy,) = read_template(project / "deploy-role.yaml")["Resources"]["DeployRole"][
         "Properties"
     ]["Policies"]
     return policy["PolicyDocument"]["Statement"]
@@ -341,7 +340,7 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
         assert "logs:PutQueryDefinition" not in actions
         return
 
-    template = load(project / "template.yaml")
+    template = read_template(project / "template.yaml")
     (topic,) = of_type(template, "AWS::SNS::Topic").values()
     (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
     prefix = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
@@ -381,7 +380,7 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
 def test_observe_text_says_what_fires_where_and_what_to_run(bake, answers):
     project = baked_project(bake, answers)
     stack = "hello-powertools"  # samconfig.toml's stack_name for the defaults
-    template = load(project / "template.yaml")
+    template = read_template(project / "template.yaml")
     names = [f"{stack}-{name}" for name in alarms(template)]
     readme = (project / "README.md").read_text(encoding="utf-8")
     (observe,) = re.findall(r"^## Observe\n(.*?)^## ", readme, re.S | re.M)

@@ -6,15 +6,16 @@ Declared by hand, each a decision:
 - cookiecutter.json: the variable and its question (`__prompts__`);
 - hooks/pre_gen_project.py: rejects a bad value of it, naming it;
 - README.md: a row of the options table;
-- .github/workflows/ci.yml: a render job for each value (choices and booleans);
-- tests/matrix.py build_matrix() or makefile_builds(): a real `sam build`
+- .github/workflows/ci.yml: a render job for each value but the default (choices
+  and booleans; the defaults have a job of their own);
+- matrix.py build_matrix() or makefile_builds(): a real `sam build`
   of each value that changes what sam build reads (hello_world/, template.yaml);
-- tests/matrix.py NO_CODE_KEYS only if it changes the content of no generated
+- matrix.py NO_CODE_KEYS only if it changes the content of no generated
   Python or requirements file (the generated-test matrix and bench/ leave those
   out);
 - if a value owns files: hooks/post_gen_project.py OPTION_PATHS and
   tests/test_generation.py OPTION_FILES, which test_generation checks agree.
-Derived, nothing to do: the test matrices (tests/matrix.py), the bench subjects
+Derived, nothing to do: the test matrices (matrix.py), the bench subjects
 (bench/ reads matrix.CODE_KEYS), the generated .cookiecutter.json.
 """
 
@@ -27,8 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import baked_project
-from hooks_loader import pre_gen
+from helpers import baked_project, pre_gen, tree
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -38,6 +38,7 @@ from matrix import (
     PUBLIC_KEYS,
     ROOT,
     build_matrix,
+    cli_answers,
     makefile_builds,
     supported,
     values,
@@ -62,15 +63,6 @@ def option_values(option: str) -> list:
 def with_value(option: str, value) -> dict | None:
     answers = {**DEFAULTS, option: value}
     return answers if supported(answers) else None
-
-
-def tree(project: Path, parts: tuple[str, ...]) -> dict[str, bytes]:
-    return {
-        p.relative_to(project).as_posix(): p.read_bytes()
-        for part in parts
-        for p in sorted([project / part, *(project / part).rglob("*")])
-        if p.is_file()
-    }
 
 
 def changes(
@@ -113,10 +105,6 @@ def rejects_a_bad_value(valid: dict, option: str) -> bool:
     return False
 
 
-def ci_answer(option: str, value) -> str:
-    return f"{option}={str(value).lower() if isinstance(value, bool) else value}"
-
-
 def missing_places(bake, option: str) -> list[str]:
     """The places that do not know this option yet (see the module docstring)."""
     recorded = baked_project(bake, {}) / ".cookiecutter.json"
@@ -131,9 +119,11 @@ def missing_places(bake, option: str) -> list[str]:
     }
     if is_matrix_option(option):
         render = yaml.safe_load(TEMPLATE_CI.read_text(encoding="utf-8"))["jobs"]
-        jobs = render["render"]["strategy"]["matrix"]["answer"]
+        jobs = render["render"]["strategy"]["matrix"]["answers"]
         places[".github/workflows/ci.yml render jobs"] = all(
-            ci_answer(option, value) in jobs for value in option_values(option)
+            cli_answers({option: value}) in jobs
+            for value in option_values(option)
+            if value != DEFAULTS.get(option) and with_value(option, value)
         )
         built = [*build_matrix(), *makefile_builds()]
         build_inputs = ("hello_world", "template.yaml")
@@ -143,7 +133,7 @@ def missing_places(bake, option: str) -> list[str]:
             if changes(bake, option, value, build_inputs)
         )
         code = (".py", "requirements.txt", "requirements-dev.txt")
-        places["tests/matrix.py NO_CODE_KEYS (it changes the code)"] = (
+        places["matrix.py NO_CODE_KEYS (it changes the code)"] = (
             option not in NO_CODE_KEYS
             or not any(
                 changes(bake, option, value, (".",), code, content_only=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CACHE, TOOL_PINS, baked_project, clean_environment, run
+from helpers import CACHE, TOOL_PINS, baked_project, clean_environment, run
 from matrix import COOKIECUTTER_JSON, DEFAULTS, ROOT, full_matrix, quick_matrix
 
 CONFIG = ".pre-commit-config.yaml"
@@ -25,7 +25,7 @@ EVERYTHING_OFF = quick_matrix()[1]
 assert EVERYTHING_OFF["ci"] != DEFAULTS["ci"], EVERYTHING_OFF
 
 
-def environment() -> dict[str, str]:
+def pre_commit_environment() -> dict[str, str]:
     return {
         **clean_environment(),
         "PRE_COMMIT_HOME": str(CACHE / "pre-commit"),
@@ -43,7 +43,7 @@ def git_repository(files: dict[str, Path], destination: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
     for command in (["init", "-q"], ["add", "-A"]):
-        done = run(["git", *command], cwd=destination, env=environment())
+        done = run(["git", *command], cwd=destination, env=pre_commit_environment())
         assert done.returncode == 0, done.stderr
     return destination
 
@@ -52,7 +52,7 @@ def pre_commit(repository: Path):
     return run(
         [sys.executable, "-m", "pre_commit", "run", "--all-files", "--color", "never"],
         cwd=repository,
-        env=environment(),
+        env=pre_commit_environment(),
     )
 
 
@@ -127,7 +127,7 @@ def test_generated_hooks_fail_on_a_violation(bake, tmp_path):
     text = template.read_text(encoding="utf-8")
     assert text.count("Timeout: 10\n") == 1
     template.write_text(text.replace("Timeout: 10\n", "Timeout: 9999\n"), "utf-8")
-    run(["git", "add", "-A"], cwd=repository, env=environment())
+    run(["git", "add", "-A"], cwd=repository, env=pre_commit_environment())
 
     result = pre_commit(repository)
 

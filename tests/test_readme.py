@@ -7,21 +7,28 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
-from conftest import baked_project
+from helpers import baked_project
 from matrix import BOOLEANS, CHOICES, COOKIECUTTER_JSON, DEFAULTS, ROOT, full_matrix
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"
 
 
-def quick_start() -> list[str]:
+def quick_start_blocks() -> list[list[str]]:
+    """The bash blocks of the Quick start: generating, then pinning a release."""
     section = README[README.index("## Quick start") :]
     section = section[: section.index("\n## ")]
-    (block,) = re.findall(r"```bash\n(.*?)\n```", section, re.DOTALL)
-    return block.splitlines()
+    blocks = re.findall(r"```bash\n(.*?)\n```", section, re.DOTALL)
+    assert len(blocks) == 2, blocks
+    return [block.splitlines() for block in blocks]
+
+
+def quick_start() -> list[str]:
+    return quick_start_blocks()[0]
 
 
 def test_readme_is_short_and_starts_with_generating():
@@ -40,6 +47,42 @@ def test_quick_start_is_two_commands_without_a_system_wide_pip():
     assert "venv" in commands[0]
     assert not re.search(r"(^|&& )(sudo )?pip3? install", commands[0])
     assert TEMPLATE in commands[1] and "--no-input" in commands[1]
+
+
+def test_quick_start_pins_the_current_release_with_cookiecutter_and_cruft():
+    """The release pyproject.toml names, with the cruft the suite tests."""
+    cookiecutter_command, cruft_command = quick_start_blocks()[1]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    version = pyproject["project"]["version"]
+    pins = dict(r.split("==") for r in pyproject["dependency-groups"]["dev"])
+    assert cookiecutter_command == quick_start()[1].replace(
+        " --no-input", f" --checkout v{version} --no-input"
+    )
+    install, create = cruft_command.split(" && ")
+    assert install.endswith(f"pip install cruft=={pins['cruft']}")
+    assert create.endswith(f"cruft create {GIT_URL} --checkout v{version}")
+
+
+CHANGELOG = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+GIT_URL = "https://github.com/cookiecutter-sam-powertools/cookiecutter-sam-powertools"
+
+
+def test_changelog_opens_with_unreleased_then_the_current_version():
+    """Keep a Changelog: an Unreleased section, then one per release, newest first,
+    the newest being pyproject.toml's version; each heading's link defined."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    version = pyproject["project"]["version"]
+    headings = re.findall(r"^## \[([^\]]+)\](.*)$", CHANGELOG, re.MULTILINE)
+    assert headings[0] == ("Unreleased", "")
+    releases = [name for name, _ in headings[1:]]
+    assert releases[0] == version
+    assert all(re.fullmatch(r" - \d{4}-\d{2}-\d{2}", date) for _, date in headings[1:])
+    numbers = [tuple(map(int, r.split("."))) for r in releases]
+    assert numbers == sorted(numbers, reverse=True), releases
+    assert f"[unreleased]: {GIT_URL}/compare/v{version}...HEAD" in CHANGELOG
+    for release in releases:
+        assert f"[{release}]: {GIT_URL}/releases/tag/v{release}" in CHANGELOG
+    assert "](CHANGELOG.md)" in README
 
 
 def options_table() -> dict[str, list[str]]:
@@ -68,6 +111,12 @@ def test_options_table_gives_cookiecutter_jsons_values_and_defaults():
 
 def test_readme_counts_the_combinations_the_suite_renders():
     assert f"Every combination of options ({len(full_matrix())})" in README
+
+
+def user_environment() -> dict[str, str]:
+    """The environment without the suite's cookiecutter config (a user has none;
+    HOME is empty below, so nothing reaches the real one either)."""
+    return {k: v for k, v in os.environ.items() if k != "COOKIECUTTER_CONFIG"}
 
 
 def checkout_status() -> str:
@@ -103,7 +152,7 @@ def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path)
     ran = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=work,
-        env={**os.environ, **env, "VIRTUAL_ENV": ""},
+        env={**user_environment(), **env, "VIRTUAL_ENV": ""},
         capture_output=True,
         text=True,
         check=False,

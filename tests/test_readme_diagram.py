@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from conftest import baked_project
+from helpers import baked_project
 from matrix import matrix_params
 
 COMBINATIONS = matrix_params()

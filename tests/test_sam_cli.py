@@ -20,7 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import baked_project, require_interpreter, run, tool
+from helpers import (
+    FUNCTION,
+    REGION,
+    baked_project,
+    environment_variables,
+    function_properties,
+    layer_stand_in,
+    require_interpreter,
+    run,
+    sam_environment,
+    tool,
+)
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -29,13 +40,6 @@ from matrix import (
     full_matrix,
     quick_matrix,
     values,
-)
-from sam_builds import (
-    FUNCTION,
-    REGION,
-    function_variables,
-    layer_stand_in,
-    sam_environment,
 )
 
 pytestmark = pytest.mark.slow
@@ -270,7 +274,7 @@ def run_built_function(answers: dict, build: Path, events: list[dict]):
         "AWS_DEFAULT_REGION": REGION,
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-        **function_variables(template),
+        **environment_variables(function_properties(template)),
     }
     request = {"build": str(build), "layers": layers, "events": events}
     pycache = build.parents[2] / ".pycache"
@@ -338,7 +342,9 @@ def test_built_handler_answers_api_gateway_events(sam_builds, api_events, answer
         assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
 
     # What the selected utilities print on stdout (CloudWatch Logs in Lambda).
-    variables = function_variables(build.parents[2] / "template.yaml")
+    variables = environment_variables(
+        function_properties(build.parents[2] / "template.yaml")
+    )
     service = variables["POWERTOOLS_SERVICE_NAME"]
     namespace = variables.get("POWERTOOLS_METRICS_NAMESPACE")
     request_id = api_events["hello"]["requestContext"]["requestId"]

@@ -13,17 +13,26 @@ ci=github combinations in the fast loop, of all of them in the slow run.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 from pathlib import Path
 
 import pytest
-import yaml
-from cookiecutter.main import cookiecutter
 
-from conftest import baked_project, isolated_tool, run
-from matrix import DEFAULTS, MATRIX_KEYS, ROOT, full_matrix, quick_matrix, values
+import noxfile
+from helpers import baked_project, isolated_tool, load_workflow, run
+from matrix import (
+    DEFAULTS,
+    MATRIX_KEYS,
+    ROOT,
+    cli_answers,
+    full_matrix,
+    one_change_matrix,
+    quick_matrix,
+    values,
+)
 
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 PINNED_USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
@@ -33,15 +42,14 @@ OIDC_ACTION = "aws-actions/configure-aws-credentials"
 SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
 
 
-def generated(bake, scope: str, relative: str) -> list[Path]:
-    """`relative` in the ci=github renderings of the scope, one per distinct content."""
+def github_files(bake, scope: str, relative: str) -> list[Path]:
+    """`relative` in the ci=github renderings of the scope, one per distinct content;
+    every one of them has it."""
     combinations = quick_matrix() if scope == "quick" else full_matrix()
-    files: dict[bytes, Path] = {}
-    for answers in combinations:
-        if answers["ci"] == "github":
-            path = baked_project(bake, answers) / relative
-            files.setdefault(path.read_bytes(), path)
-    return list(files.values())
+    github = [answers for answers in combinations if answers["ci"] == "github"]
+    renderings = bake.distinct(relative, github)
+    assert sum(len(r.combinations) for r in renderings) == len(github), relative
+    return [rendering.path for rendering in renderings]
 
 
 @pytest.fixture(scope="session", params=SCOPES)
@@ -53,19 +61,12 @@ def scope(request) -> str:
 def workflows(scope, bake) -> list[Path]:
     """The template's workflow and every distinct generated one."""
     workflow = ".github/workflows/ci.yml"
-    return [TEMPLATE_WORKFLOW, *generated(bake, scope, workflow)]
+    return [TEMPLATE_WORKFLOW, *github_files(bake, scope, workflow)]
 
 
 @pytest.fixture(scope="session")
 def dependabot_configs(scope, bake) -> list[Path]:
-    return generated(bake, scope, ".github/dependabot.yml")
-
-
-def load(path: Path) -> dict:
-    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
-    # YAML 1.1 reads the key `on` as True.
-    workflow["on"] = workflow.pop(True)
-    return workflow
+    return github_files(bake, scope, ".github/dependabot.yml")
 
 
 def test_workflows_match_the_github_workflow_schema(workflows):
@@ -96,7 +97,7 @@ def test_zizmor_finds_nothing(workflows, dependabot_configs):
 def test_least_privilege_and_pinned_actions(workflows):
     pins: dict[str, set[str]] = {}
     for path in workflows:
-        workflow = load(path)
+        workflow = load_workflow(path)
         assert workflow["permissions"] == {}, path
         for name, job in workflow["jobs"].items():
             assert "permissions" in job, f"{path}: job {name} inherits permissions"
@@ -117,53 +118,59 @@ def test_least_privilege_and_pinned_actions(workflows):
     assert all(len(commits) == 1 for commits in pins.values()), pins
 
 
-def matrix_answer(key: str, value) -> str:
-    """The `key=value` the template workflow passes to cookiecutter --no-input."""
-    return f"{key}={str(value).lower() if isinstance(value, bool) else value}"
-
-
-def test_template_workflow_renders_every_option_value():
-    render = load(TEMPLATE_WORKFLOW)["jobs"]["render"]
+def test_template_workflow_renders_the_defaults_once_and_each_other_value():
+    """One job per entry of the option model's one_change_matrix(), each running
+    the nox session `bake` with its answers (none for the defaults)."""
+    render = load_workflow(TEMPLATE_WORKFLOW)["jobs"]["render"]
     assert render["strategy"]["fail-fast"] is False
-    assert render["strategy"]["matrix"]["answer"] == [
-        matrix_answer(key, value) for key in MATRIX_KEYS for value in values(key)
-    ]
-    commands = "\n".join(step.get("run", "") for step in render["steps"])
+    jobs = render["strategy"]["matrix"]["answers"]
+    assert jobs == [cli_answers(answers) for answers in one_change_matrix()]
+    assert len(jobs) == len(set(jobs))
+    (step,) = [step for step in render["steps"] if "run" in step]
+    assert step["env"] == {"ANSWERS": "${{ matrix.answers }}"}
+    assert step["run"] == "bash .ci/run -s bake -- $ANSWERS"
+
+
+def test_the_bake_session_runs_what_the_render_jobs_promise():
+    """The steps are defined once, in noxfile.py's bake session: render, the
+    project's lint and unit tests in its own environment, sam validate, sam build."""
+    source = inspect.getsource(noxfile.bake)
     for check in (
-        "--no-input",
-        '"$ANSWER"',
-        "pip install -r requirements-dev.txt",
-        "ruff check .",
-        "ruff format --check .",
-        "pytest tests/unit",
-        'sam" validate --lint',
-        'sam" build',
+        '"cookiecutter", str(ROOT), "--no-input"',
+        "*session.posargs",
+        '"-r", str(project / "requirements-dev.txt")',
+        '"--python", runtime',
+        '["ruff", "check", "."]',
+        '["ruff", "format", "--check", "."]',
+        '["python", "-m", "pytest", "tests/unit", "-q"]',
+        '"sam", "validate", "--lint"',
+        '"sam", "build"',
     ):
-        assert check in commands, check
+        assert check in source, check
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [(k, v) for k in MATRIX_KEYS for v in values(k)]
+    "answers",
+    [
+        pytest.param({key: value}, id=cli_answers({key: value}))
+        for key in MATRIX_KEYS
+        for value in values(key)
+    ],
 )
-def test_each_matrix_answer_reaches_cookiecutter(
-    cookiecutter_config, tmp_path, key, value
-):
-    """The workflow's `key=value` strings, as the CLI passes them, select that value
-    (booleans included), so no CI job silently renders the defaults."""
-    name, text = matrix_answer(key, value).split("=", 1)
-    project = cookiecutter(
-        str(ROOT),
-        no_input=True,
-        extra_context={name: text},
-        output_dir=str(tmp_path),
-        config_file=str(cookiecutter_config),
-    )
-    recorded = json.loads(Path(project, ".cookiecutter.json").read_text("utf-8"))
+def test_each_cli_answer_reaches_cookiecutter(cookies, answers):
+    """Every value's `key=value` word (the workflow's, and `nox -s bake -- ...`),
+    a string as the CLI passes it, selects that value (booleans included), so no
+    CI job silently renders the defaults."""
+    ((key, value),) = answers.items()
+    name, text = cli_answers(answers).split("=", 1)
+    result = cookies.bake(extra_context={name: text}, template=str(ROOT))
+    assert result.exception is None, result.exception
+    recorded = json.loads((result.project_path / ".cookiecutter.json").read_text())
     assert recorded["cookiecutter"][key] == value
 
 
 def test_template_workflow_runs_the_suite_and_gates_on_everything():
-    jobs = load(TEMPLATE_WORKFLOW)["jobs"]
+    jobs = load_workflow(TEMPLATE_WORKFLOW)["jobs"]
     assert any(step.get("run") == "bash .ci/run" for step in jobs["suite"]["steps"])
     gates = [name for name, job in jobs.items() if job.get("if") == "always()"]
     assert gates == ["all-green"]
@@ -176,7 +183,7 @@ def test_template_workflow_runs_the_suite_and_gates_on_everything():
 
 @pytest.mark.parametrize("result", ["success", "failure", "cancelled", "skipped"])
 def test_gate_script_passes_only_when_all_succeeded(result):
-    step = load(TEMPLATE_WORKFLOW)["jobs"]["all-green"]["steps"][0]
+    step = load_workflow(TEMPLATE_WORKFLOW)["jobs"]["all-green"]["steps"][0]
     outcome = run(
         ["bash", "-euo", "pipefail", "-c", step["run"]],
         env={"PATH": os.environ["PATH"], "RESULTS": f"success {result}"},
@@ -186,7 +193,7 @@ def test_gate_script_passes_only_when_all_succeeded(result):
 
 def test_generated_workflow_lints_tests_validates_and_builds(bake):
     project = baked_project(bake, DEFAULTS)
-    workflow = load(project / ".github" / "workflows" / "ci.yml")
+    workflow = load_workflow(project / ".github" / "workflows" / "ci.yml")
     commands = "\n".join(
         step.get("run", "")
         for job in workflow["jobs"].values()

@@ -1,7 +1,12 @@
-"""The option matrix the template promises, read from cookiecutter.json.
+"""The template's option model, derived from cookiecutter.json: the choices, the
+booleans, the defaults `--no-input` gives, which options change the generated code,
+and the combinations the suite, the template's CI and the bench go through.
 
-Everything here is data about the template's inputs; expectations about the
-generated output live in the tests that check it.
+A module of the repository root so that the tests (pyproject.toml's pytest
+`pythonpath`), the bench (`python -m bench` from the root) and noxfile.py import
+the one copy. Everything here is data about the template's inputs; expectations
+about the generated output live in the tests that check it. A new option in
+cookiecutter.json enters every matrix by itself.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import itertools
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 COOKIECUTTER_JSON = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
 POWERTOOLS_VERSION = COOKIECUTTER_JSON["_powertools_version"]
 
@@ -93,6 +98,28 @@ def quick_matrix() -> list[dict]:
         for value in values(key)[1:]:
             subset.append({**DEFAULTS, key: value})
     return [answers for answers in subset if supported(answers)]
+
+
+def one_change_matrix() -> list[dict]:
+    """The defaults ({}), then each other value of each option, the other answers at
+    their defaults: every value rendered once and the default project once (the
+    template CI's render jobs)."""
+    changes = [{}] + [
+        {key: value}
+        for key in MATRIX_KEYS
+        for value in values(key)
+        if value != DEFAULTS[key]
+    ]
+    return [answers for answers in changes if supported(answers)]
+
+
+def cli_answers(answers: dict) -> str:
+    """The answers as cookiecutter's command line takes them after --no-input:
+    `key=value` words, booleans as true/false."""
+    return " ".join(
+        f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in answers.items()
+    )
 
 
 def matrix_params() -> list:

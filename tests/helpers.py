@@ -1,0 +1,707 @@
+"""What the tests share, in one module (fixtures are in conftest.py): processes and
+tools, work done once per run for every pytest-xdist worker (once, SharedResults),
+the renders (pytest-cookies, once per set of answers) and what reads them, the
+hooks imported as modules, the linters run in batches, the generated projects'
+environments, and the built function's `sam build`, layer and events.
+
+Renderings are read-only: a test that writes in a project copies it first
+(working_copy).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+from filelock import FileLock, Timeout
+from pytest_cookies.plugin import Result
+
+from matrix import COOKIECUTTER_JSON, POWERTOOLS_VERSION, ROOT, combination_id
+
+CACHE = ROOT / ".cache"
+# The region the tests lint, validate and run the function for (`sam validate
+# --lint` needs one).
+REGION = "us-east-1"
+FUNCTION = "HelloWorldFunction"
+# Tools whose pins clash with aws-sam-cli's live in a venv each under .cache/tools/,
+# installed by noxfile.py (session full) from the exact pins in .ci/tools.txt.
+TOOL_PINS = dict(
+    line.strip().split("==")
+    for line in (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+
+# --- processes ---
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    return subprocess.run(command, check=False, **kwargs)
+
+
+def tool(name: str) -> str:
+    """A console script installed beside the Python running the tests."""
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else shutil.which(name) or name
+
+
+def clean_environment() -> dict[str, str]:
+    """The environment a user's shell has: none of ours that changes the app."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_", "PYTEST_", "PYTHON"))
+    }
+
+
+def isolated_tool(name: str) -> str:
+    """The pinned tool's executable; fails in CI (CI set), skips locally, if absent."""
+    executable = CACHE / "tools" / name / "bin" / name
+    if not executable.exists():
+        reason = f"{name} not installed in {executable.parent.parent}: run bash .ci/run"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    version = run([str(executable), "--version"])
+    assert TOOL_PINS[name] in version.stdout, (version.stdout, TOOL_PINS[name])
+    return str(executable)
+
+
+# --- work shared between the processes of a run (pytest-xdist workers) and, for
+# directories under .cache/, between runs: each unit is done once, by whichever
+# process gets to it first; the others wait for it or do other units meanwhile.
+# once() makes a directory (or file) under a lock beside it, a marker written
+# last, so a half-made one left by an interrupted run is made again, never used.
+
+
+Make = Callable[[Path], None]
+
+
+def run_directory(tmp_path_factory) -> Path:
+    """The pytest-xdist recipe: workers' base temporary directories share a parent
+    that is new for each run; without xdist, the run's own base directory."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _marker(target: Path) -> Path:
+    return target.with_name(target.name + ".done")
+
+
+def _lock(target: Path) -> FileLock:
+    return FileLock(target.with_name(target.name + ".lock"))
+
+
+def _complete(target: Path, stamp: str) -> bool:
+    marker = _marker(target)
+    return marker.exists() and marker.read_text(encoding="utf-8") == stamp
+
+
+def _make_unless_complete(target: Path, make: Make, stamp: str) -> None:
+    """Under the target's lock: make it unless complete."""
+    if _complete(target, stamp):
+        return
+    _marker(target).unlink(missing_ok=True)
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.exists() or target.is_symlink():
+        target.unlink()
+    make(target)
+    _marker(target).write_text(stamp, encoding="utf-8")
+
+
+def once(target: Path, make: Make, stamp: str = "") -> Path:
+    """`target`, made by make(target) unless a complete one made with this stamp
+    (e.g. the pins it was installed from) exists. Concurrent callers wait for the
+    one making it."""
+    if not _complete(target, stamp):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _lock(target):
+            _make_unless_complete(target, make, stamp)
+    return target
+
+
+def once_each(jobs: Iterable[tuple[Path, Make]], stamp: str = "") -> None:
+    """Make every target once, sharing the work with any other process doing the
+    same: a target whose lock is taken is skipped, then waited for at the end."""
+    busy = []
+    for target, make in jobs:
+        if _complete(target, stamp):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = _lock(target)
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            busy.append((target, make))
+            continue
+        try:
+            _make_unless_complete(target, make, stamp)
+        finally:
+            lock.release()
+    for target, make in busy:
+        once(target, make, stamp)
+
+
+def digest(text: str | bytes) -> str:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    return digest(path.read_bytes())
+
+
+class SharedResults:
+    """A check's results, one JSON file per distinct content checked (key(path):
+    by default the digest of the file's bytes) in a directory the run's workers
+    share: each distinct content is checked once in the run.
+
+    compute({key: path, ...}) -> {key: result} checks many at a time (a tool's
+    start-up is paid once per call). prefetch(paths) splits a batch into chunks
+    the workers share out; results(path) of content nobody checked yet checks it
+    alone.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        compute: Callable[[dict[str, Path]], dict[str, object]],
+        key: Callable[[Path], str] = file_digest,
+        chunks: int = 8,
+        smallest: int = 32,
+    ):
+        self.directory = directory
+        self.compute = compute
+        self.key = key
+        self.chunks = chunks
+        self.smallest = smallest
+
+    def _file(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def _compute(self, items: dict[str, Path]) -> None:
+        missing = {k: v for k, v in items.items() if not self._file(k).exists()}
+        if not missing:
+            return
+        results = self.compute(missing)
+        assert sorted(results) == sorted(missing), "results for other keys"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for key, result in results.items():
+            # Written aside, then renamed: a reader sees a whole file or none.
+            partial = self.directory / f".{key}.{os.getpid()}"
+            partial.write_text(json.dumps(result), encoding="utf-8")
+            os.replace(partial, self._file(key))
+
+    def prefetch(self, paths: Iterable[Path]) -> None:
+        items: dict[str, Path] = {}
+        for path in paths:
+            items.setdefault(self.key(path), path)
+        keys = sorted(items)
+        size = max(self.smallest, -(-len(keys) // self.chunks))
+        parts = [keys[i : i + size] for i in range(0, len(keys), size)]
+
+        def job(part: list[str]) -> tuple[Path, Make]:
+            def make(marker: Path) -> None:
+                self._compute({k: items[k] for k in part})
+                marker.write_text("", encoding="utf-8")
+
+            return self.directory / f"chunk-{digest(chr(10).join(part))}", make
+
+        once_each(job(part) for part in parts)
+
+    def __call__(self, path: Path):
+        key = self.key(path)
+        if not self._file(key).exists():
+            self._compute({key: path})
+        return json.loads(self._file(key).read_text(encoding="utf-8"))
+
+
+# --- renders ---
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """One distinct content of a generated file, and the combinations giving it."""
+
+    digest: str
+    path: Path  # the file in the first combination's project
+    combinations: tuple[dict, ...]
+
+
+# pytest-cookies renders (cookies_session.bake, with its isolated user config).
+# This layer adds what the plugin cannot do: bake() renders anew on every call, into
+# a directory of one pytest-xdist worker that the plugin deletes when that worker's
+# session ends, while the suite reads each of the 896 combinations from many test
+# modules in every worker. So each set of answers is baked once per run by whichever
+# worker comes first (once), its project moved out to a directory all workers share,
+# and renderings are grouped by file content (distinct) so that an expensive check
+# runs once per distinct file.
+class Renders:
+    """Renders into `directory` (shared by the run's workers), one subdirectory per
+    set of answers. Calling it with answers returns pytest-cookies' Result for
+    them (exit_code, exception, project_path, context); an exception raised in
+    another worker comes back as its text."""
+
+    def __init__(self, cookies, directory: Path):
+        self.cookies = cookies  # the worker's cookies_session
+        self.directory = directory
+
+    def _target(self, answers: dict) -> Path:
+        unknown = set(answers) - set(COOKIECUTTER_JSON)
+        # Cookiecutter silently ignores unknown keys: a typo would test the defaults.
+        assert not unknown, f"not in cookiecutter.json: {sorted(unknown)}"
+        return self.directory / digest(json.dumps(answers, sort_keys=True))
+
+    def _make(self, answers: dict) -> Make:
+        def make(target: Path) -> None:
+            result = self.cookies.bake(extra_context=dict(answers), template=str(ROOT))
+            target.mkdir(parents=True)
+            error = result.exception
+            outcome = {
+                "exit_code": result.exit_code,
+                "exception": None
+                if error is None
+                else f"{type(error).__name__}: {error}",
+                "context": result.context,
+            }
+            if error is None:
+                shutil.move(result.project_path, target / result.project_path.name)
+            (target / "result.json").write_text(json.dumps(outcome), encoding="utf-8")
+
+        return make
+
+    def _result(self, target: Path) -> Result:
+        outcome = json.loads((target / "result.json").read_text(encoding="utf-8"))
+        projects = [p for p in target.iterdir() if p.is_dir()]
+        return Result(
+            exception=outcome["exception"],
+            exit_code=outcome["exit_code"],
+            project_dir=projects[0] if projects else None,
+            context=outcome["context"],
+        )
+
+    def __call__(self, answers: dict) -> Result:
+        return self._result(once(self._target(answers), self._make(answers)))
+
+    def render_all(self, combinations: Iterable[dict]) -> list[Result]:
+        """Every combination rendered, the work shared with the other workers."""
+        combinations = list(combinations)
+        targets = [self._target(answers) for answers in combinations]
+        once_each(
+            (target, self._make(answers))
+            for target, answers in zip(targets, combinations, strict=True)
+        )
+        return [self._result(target) for target in targets]
+
+    def distinct(self, relative: str, combinations: Iterable[dict]) -> list[Rendering]:
+        """The distinct contents of the generated file `relative` (a path inside the
+        project) over these combinations, each with the combinations that give it,
+        in the order first met. Combinations without the file are left out; a
+        combination that fails to render fails here."""
+        combinations = list(combinations)
+        groups: dict[str, list[dict]] = {}
+        paths: dict[str, Path] = {}
+        for answers, bake in zip(
+            combinations, self.render_all(combinations), strict=True
+        ):
+            assert bake.exception is None, (answers, bake.exception)
+            path = bake.project_path / relative
+            if not path.is_file():
+                continue
+            key = digest(path.read_bytes())
+            groups.setdefault(key, []).append(answers)
+            paths.setdefault(key, path)
+        return [Rendering(key, paths[key], tuple(groups[key])) for key in groups]
+
+
+def baked_project(bake, answers: dict) -> Path:
+    """The shared, pristine rendering of these answers: read it, never write to it
+    (tests that run tools in a project use working_copy)."""
+    result = bake(answers)
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    return Path(result.project_path)
+
+
+def working_copy(bake, answers: dict, destination: Path) -> Path:
+    """A private copy of the rendering, for tests that build, test or write in it."""
+    source = baked_project(bake, answers)
+    return Path(shutil.copytree(source, destination / source.name))
+
+
+def session_answers(request, fixture: str) -> list[dict]:
+    """The answers of every test selected in this run that uses `fixture`, in
+    order, without repeats: what a session fixture batching one check over many
+    renderings has to cover. (Each pytest-xdist worker sees the whole selection.)"""
+    found: dict[str, dict] = {}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "answers" in params and fixture in item.fixturenames:
+            found.setdefault(
+                json.dumps(params["answers"], sort_keys=True), params["answers"]
+            )
+    return list(found.values())
+
+
+def tree(
+    project: Path, parts: Iterable[str] = (".",), ignore: tuple[str, ...] = ()
+) -> dict[str, tuple[bytes, bool]]:
+    """Every file under these parts of the project (all of it by default) but those
+    under `ignore`: its contents and whether it is executable."""
+    return {
+        path.relative_to(project).as_posix(): (
+            path.read_bytes(),
+            os.access(path, os.X_OK),
+        )
+        for part in parts
+        for path in sorted([project / part, *(project / part).rglob("*")])
+        if path.is_file() and path.relative_to(project).parts[0] not in ignore
+    }
+
+
+# --- the hooks, imported as modules: unrendered, their ANSWERS_JSON is a
+# placeholder and main() does not run on import; tests call their functions with
+# explicit answers.
+
+
+def load_hook(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre_gen = load_hook("pre_gen_project")
+post_gen = load_hook("post_gen_project")
+
+
+# --- reading and checking what was rendered ---
+
+
+def load_workflow(path: Path) -> dict:
+    """A GitHub Actions workflow file."""
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    workflow["on"] = workflow.pop(True)  # YAML 1.1 reads the key `on` as True
+    return workflow
+
+
+@functools.cache
+def cfn_lint_runner():
+    """cfn-lint's runner as `sam validate --lint` configures it (the region only),
+    made once per process: SAM CLI's cfnlint.api.lint call makes one per template,
+    which loads every rule again."""
+    from cfnlint.config import ConfigMixIn, ManualArgs
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(**ManualArgs(regions=[REGION])))
+
+
+def cfn_lint_templates(templates: dict[str, Path]) -> dict[str, list[str]]:
+    """What `sam validate --lint` reports for each template (cfnlint.api.lint's
+    steps: decode, then validate), keyed like `templates`."""
+    from cfnlint.decode.decode import decode_str
+
+    findings = {}
+    for key, path in templates.items():
+        template, errors = decode_str(path.read_text(encoding="utf-8"))
+        if not errors and template is not None:
+            errors = cfn_lint_runner().validate_template(template)
+        findings[key] = [str(match) for match in errors or []]
+    return findings
+
+
+def checkov(templates: dict[str, Path]) -> dict[str, dict[str, list[dict]]]:
+    """checkov's failed, skipped and passed checks for each template, one process
+    for all of them; keyed like `templates`."""
+    owners = {path.resolve(): key for key, path in templates.items()}
+    scanned = run(
+        [
+            isolated_tool("checkov"),
+            # Offline: no guideline download, no upload, no network at all.
+            "--skip-download",
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--file",
+            *sorted(map(str, templates.values())),
+        ]
+    )
+    # Exit 1 means failed checks: they are reported per template below.
+    assert scanned.returncode in (0, 1), scanned.stdout[-2000:] + scanned.stderr
+    reports = json.loads(scanned.stdout)
+    results = {
+        key: {"failed_checks": [], "skipped_checks": [], "passed_checks": []}
+        for key in templates
+    }
+    for report in reports if isinstance(reports, list) else [reports]:
+        assert report["check_type"] == "cloudformation"
+        assert report["results"]["parsing_errors"] == []
+        for outcome in ("failed_checks", "skipped_checks", "passed_checks"):
+            for check in report["results"][outcome]:
+                key = owners[Path(check["file_abs_path"]).resolve()]
+                results[key][outcome].append(check)
+    return results
+
+
+def assert_nothing_unjustified(result: dict[str, list[dict]]) -> None:
+    """checkov scanned something, failed nothing, and every skip says why."""
+    assert result["passed_checks"], "checkov scanned nothing"
+    assert [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}"
+        for c in result["failed_checks"]
+    ] == []
+    for check in result["skipped_checks"]:
+        reason = check["check_result"].get("suppress_comment", "").strip()
+        assert len(reason) > 20, f"{check['check_id']} is skipped without a reason"
+
+
+def transformed(template: Path) -> dict:
+    """template.yaml as CloudFormation, after the SAM transform (no AWS calls)."""
+    from samcli.yamlhelper import yaml_parse
+    from samtranslator.translator.transform import transform
+
+    document = yaml_parse(template.read_text(encoding="utf-8"))
+    # The transform wants deployed code: any S3 URI will do.
+    function = document["Resources"]["HelloWorldFunction"]["Properties"]
+    function["CodeUri"] = "s3://bucket/code.zip"
+
+    class NoManagedPolicyLookups:
+        def load(self):
+            raise AssertionError("the template names no managed policy to look up")
+
+    return transform(document, {}, NoManagedPolicyLookups())
+
+
+def policy_actions(node) -> list[str]:
+    """Every IAM Action anywhere in a CloudFormation document."""
+    if isinstance(node, dict):
+        found = []
+        for key, value in node.items():
+            if key in ("Action", "NotAction"):
+                found.extend([value] if isinstance(value, str) else value)
+            else:
+                found.extend(policy_actions(value))
+        return found
+    if isinstance(node, list):
+        return [action for item in node for action in policy_actions(item)]
+    return []
+
+
+# --- the generated projects' own environments and interpreters ---
+
+
+def requirement_lines(path: Path) -> list[str]:
+    """Non-comment lines of a requirements file, with -r files expanded."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-r "):
+            lines.extend(requirement_lines(path.parent / line[3:].strip()))
+        else:
+            lines.append(line)
+    return lines
+
+
+class ProjectEnvironments:
+    """One virtual environment per distinct set of generated dev requirements,
+    shared by every bake that needs it and kept in .cache/ between runs (made once
+    under a lock: pytest-xdist workers and concurrent runs wait for each other)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def python_for(self, project: Path) -> Path:
+        requirements = sorted(requirement_lines(project / "requirements-dev.txt"))
+        env = self.root / digest("\n".join(requirements))
+
+        def make(env: Path) -> None:
+            uv_install(env, requirements)
+
+        once(env, make, stamp="\n".join(requirements))
+        return env / "bin" / "python"
+
+
+def uv_install(env: Path, requirements: list[str]) -> None:
+    """A new virtual environment for the Python running the tests, with exactly
+    these requirements, through uv (bytecode compiled: each is imported by many
+    test processes)."""
+    for command in (
+        ["venv", "--quiet", "--python", sys.executable, str(env)],
+        ["pip", "install", "--quiet", "--compile-bytecode"]
+        + ["--python", str(env / "bin" / "python"), *requirements],
+    ):
+        done = run([tool("uv"), *command])
+        assert done.returncode == 0, done.stderr
+
+
+@functools.cache
+def interpreter_on_path(runtime: str) -> str | None:
+    """The first working `pythonX.Y` on PATH, searched the way sam build does, as
+    its own executable (a pyenv shim runs only with the caller's PATH, and a
+    version it does not enable exists but fails to run)."""
+    name = runtime  # "python3.13"
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / name
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        probe = run(
+            [
+                str(candidate),
+                "-c",
+                "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)",
+            ]
+        )
+        version, _, executable = probe.stdout.strip().partition(" ")
+        if probe.returncode == 0 and version == name[len("python") :]:
+            return executable
+    return None
+
+
+def require_interpreter(runtime: str) -> str:
+    python = interpreter_on_path(runtime)
+    if python is None:
+        pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
+    return python
+
+
+# --- the built function: one `sam build` per combination per run, the layer
+# stand-in, the function's environment from template.yaml, and events made by
+# `sam local generate-event` ---
+
+
+def sam_environment() -> dict[str, str]:
+    return {**clean_environment(), "SAM_CLI_TELEMETRY": "0"}
+
+
+class SamBuilds:
+    """Each combination copied out of its rendering (sam build writes into the
+    project) and built with plain `sam build`, as a user would: once per run, the
+    build shared by every pytest-xdist worker (once). Builds are read-only
+    for the tests: a harness that imports from one writes its bytecode elsewhere."""
+
+    def __init__(self, bake, directory: Path):
+        self._bake = bake
+        self._directory = directory
+
+    def __call__(self, answers: dict) -> Path:
+        require_interpreter(answers["runtime"])
+        target = self._directory / combination_id(answers)
+
+        def build(target: Path) -> None:
+            project = target / "project"
+            shutil.copytree(baked_project(self._bake, answers), project)
+            built = run([tool("sam"), "build"], cwd=project, env=sam_environment())
+            outcome = {"returncode": built.returncode, "stdout": built.stdout}
+            outcome["output"] = built.stdout + built.stderr
+            (target / "build.json").write_text(json.dumps(outcome), encoding="utf-8")
+
+        built = json.loads((once(target, build) / "build.json").read_text("utf-8"))
+        assert built["returncode"] == 0, built["output"]
+        assert "Build Succeeded" in built["stdout"]
+        return target / "project" / ".aws-sam" / "build" / FUNCTION
+
+
+def pip_install(
+    python: str, target: Path, requirements: list[str], compile: bool = False
+) -> None:
+    installed = run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--compile" if compile else "--no-compile",
+            "--target",
+            str(target),
+            *requirements,
+        ],
+        env=clean_environment(),
+    )
+    assert installed.returncode == 0, installed.stderr
+
+
+@functools.cache
+def layer_stand_in(runtime: str) -> Path:
+    """The layer's content for the local interpreter: the same Powertools version
+    with [tracer], installed once into .cache/ (kept between runs)."""
+    python = require_interpreter(runtime)
+    name = f"{POWERTOOLS_VERSION}-{runtime}-{platform.machine()}"
+    return once(
+        CACHE / "powertools-layer" / name,
+        lambda target: pip_install(
+            python, target, [f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}"]
+        ),
+    )
+
+
+def function_properties(template: Path) -> dict:
+    """The function's Properties in the rendered template.yaml."""
+    from samcli.yamlhelper import yaml_parse
+
+    parsed = yaml_parse(template.read_text(encoding="utf-8"))
+    return parsed["Resources"][FUNCTION]["Properties"]
+
+
+def environment_variables(properties: dict) -> dict[str, str]:
+    """The Lambda environment variables of the function's Properties."""
+    return {k: str(v) for k, v in properties["Environment"]["Variables"].items()}
+
+
+@functools.cache
+def _generated_event(*arguments: str) -> str:
+    result = run(
+        [tool("sam"), "local", "generate-event", *arguments], env=sam_environment()
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def sam_event(*arguments: str) -> dict:
+    """`sam local generate-event ARGUMENTS`, run once per session per arguments;
+    a fresh copy for every caller."""
+    return json.loads(_generated_event(*arguments))
+
+
+def generate_event(path: str, resource: str | None = None) -> dict:
+    arguments = ["apigateway", "aws-proxy", "--method", "GET"]
+    arguments += ["--path", path.lstrip("/"), "--body", ""]
+    if resource:
+        arguments += ["--resource", resource]
+    return sam_event(*arguments)
+
+
+def api_event(
+    path: str, resource: str | None = None, path_parameters: dict | None = None
+) -> dict:
+    """A GET event as API Gateway REST sends it for this path, from the generator,
+    corrected where the generator's defaults differ from what API Gateway sends
+    for these routes (the resolver routes on `path`)."""
+    event = generate_event(path, resource)
+    if resource:
+        event["pathParameters"] = path_parameters
+    # An empty GET body is not base64 on the wire.
+    event["isBase64Encoded"] = False
+    assert event["httpMethod"] == "GET"
+    assert event["path"] == path
+    return event
