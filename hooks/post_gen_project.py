@@ -36,6 +36,8 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
         "github": (
             ".github",
             "deploy-role.yaml",
+            "docs/deploy.md",
+            "requirements-sam.in",
             "requirements-sam.txt",
         )
     },
@@ -61,10 +63,10 @@ def prune(project: Path, answers: dict) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-        # A folder whose every file went (docs/ without its pages) goes too.
-        parent = path.parent
-        if parent != project and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+        # A folder left empty (docs/ when no page of it was selected) goes too.
+        if path.parent != project and path.parent.is_dir():
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()
 
 
 def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:

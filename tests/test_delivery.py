@@ -19,6 +19,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import sys
+import textwrap
 import threading
 import tomllib
 from fnmatch import fnmatchcase
@@ -45,14 +48,23 @@ from helpers import (
     transformed,
     working_copy,
 )
-from matrix import DEFAULTS, POWERTOOLS_VERSION, matrix_params, values
+from matrix import (
+    COOKIECUTTER_JSON,
+    DEFAULTS,
+    POWERTOOLS_VERSION,
+    ROOT,
+    matrix_params,
+    values,
+)
 
 GITHUB = [p for p in matrix_params() if p.values[0]["ci"] == "github"]
 LAYER = [p for p in GITHUB if p.values[0]["powertools_source"] == "layer"]
 NO_CI = [p for p in matrix_params() if p.values[0]["ci"] == "none"]
 WORKFLOW = ".github/workflows/ci.yml"
 ROLE = "deploy-role.yaml"
-DELIVERY_FILES = (".github", ROLE, "requirements-sam.txt")
+PAGE = "docs/deploy.md"
+LOCK = "requirements-sam.txt"
+DELIVERY_FILES = (".github", ROLE, PAGE, LOCK, "requirements-sam.in")
 
 
 # --- reading what was rendered ---
@@ -241,7 +253,7 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
 
     # Every push of every branch runs: the default branch's name is not written here.
     assert workflow["on"]["push"] is None or "branches" not in workflow["on"]["push"]
-    assert sorted(job["needs"]) == sorted(set(jobs) - {"deploy"})
+    assert sorted(job["needs"]) == sorted(set(jobs) - {"deploy", "integration"})
     # Pushes to the default branch, whatever it is called, once the role is set.
     condition = GitHubExpression(job["if"])
     for run_kind, contexts, deploys in RUNS:
@@ -263,11 +275,12 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
             assert other["concurrency"]["group"] != job["concurrency"]["group"], name
 
     checkout, _ = step_using(job, "actions/checkout")
+    install, _ = step_running(job, "requirements-sam.txt")
     credentials, configure = step_using(job, "aws-actions/configure-aws-credentials")
     build, _ = step_running(job, "sam build")
     deploy, deploy_step = step_running(job, "sam deploy")
-    tests, _ = step_running(job, "pytest tests/integration")
-    assert checkout < credentials < build < deploy < tests
+    api, api_step = step_running(job, "describe_stacks")
+    assert checkout < install < credentials < build < deploy < api
     assert configure["with"] == {
         "role-to-assume": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
         "aws-region": "${{ vars.AWS_DEPLOY_REGION }}",
@@ -276,74 +289,269 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
     for flag in ("--no-confirm-changeset", "--no-fail-on-empty-changeset"):
         assert flag in command
     assert "--stack-name" not in command, "the stack name is samconfig.toml's"
+    assert (
+        job["outputs"]["api_url"]
+        == f"${{{{ steps.{api_step['id']}.outputs.api_url }}}}"
+    )
+
+    # The tests of the deployed API run in a job of their own, without id-token: the
+    # test dependencies never run where the role's credentials can be minted.
+    integration = jobs["integration"]
+    assert integration["needs"] == ["deploy"]
+    assert integration["permissions"] == {"contents": "read"}
+    _, tests = step_running(integration, "pytest tests/integration")
+    assert tests["env"] == {"API_URL": "${{ needs.deploy.outputs.api_url }}"}
+
+
+# A command that installs software, in a step's script.
+INSTALLS = re.compile(
+    r"\b(?:pip3?|pipx|uv|npm|npx|yarn|gem|apt-get|apt|brew|curl|wget)\b"
+    r"|\bpython3? -m (?:pip|ensurepip)\b"
+)
+# The one install the job holding id-token runs: the hashed lock, no resolver.
+LOCKED_INSTALL = re.compile(
+    r'^"\$RUNNER_TEMP/sam/bin/python" -m pip install --require-hashes --no-deps'
+    r" -r requirements-sam\.txt$"
+)
 
 
 @pytest.mark.parametrize("answers", GITHUB)
-def test_readme_names_every_variable_the_workflow_reads(bake, answers):
+def test_jobs_with_id_token_install_only_the_hashed_lock(bake, answers):
+    """Any step of a job holding `id-token: write` can mint the role's credentials:
+    each install there is the hash-checked lock; actions are pinned to commits."""
+    project = baked_project(bake, answers)
+    for name, job in load_workflow(project / WORKFLOW)["jobs"].items():
+        if job["permissions"].get("id-token") != "write":
+            continue
+        installs = [
+            line.strip()
+            for step in job["steps"]
+            for line in step.get("run", "").splitlines()
+            if INSTALLS.search(line)
+        ]
+        assert installs, name  # not vacuous: the job does install the SAM CLI
+        assert [x for x in installs if not LOCKED_INSTALL.match(x)] == [], name
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_deploy_page_names_every_variable_the_workflow_reads(bake, answers):
     project = baked_project(bake, answers)
     workflow = (project / WORKFLOW).read_text(encoding="utf-8")
-    readme = (project / "README.md").read_text(encoding="utf-8")
+    page = (project / PAGE).read_text(encoding="utf-8")
     variables = set(re.findall(r"vars\.(\w+)", workflow))
     assert variables == {
         "AWS_DEPLOY_ROLE_ARN",
         "AWS_DEPLOY_REGION",
         "AWS_DEPLOY_BUCKET",
+        "AWS_DEPLOY_BOUNDARY",
     }
-    assert set(re.findall(r"gh variable set (\w+)", readme)) == variables
+    assert set(re.findall(r"gh variable set (\w+)", page)) == variables
     outputs = load_role(project)["Outputs"]
     assert {o["Description"].split()[-1] for o in outputs.values()} <= variables
+    # The README keeps a pointer to the page, not its text.
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert "](docs/deploy.md)" in readme
+    assert "gh variable set" not in readme
 
 
 # --- the role's trust policy ---
 
 
 def substitute(value, parameters: dict[str, str]):
-    """A CloudFormation string, Fn::Sub resolved with these parameters."""
+    """A CloudFormation string: Ref or Fn::Sub resolved with these parameters."""
     if isinstance(value, dict):
-        (function, argument), *_ = value.items()
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return parameters[argument]
         assert function == "Fn::Sub", value
         return re.sub(r"\$\{([\w:.]+)\}", lambda m: parameters[m[1]], argument)
     return value
 
 
-def trusts(statement: dict, claims: dict[str, str], parameters: dict) -> bool:
-    """Whether the statement's conditions accept a GitHub token with these claims."""
-    for operator, pairs in statement["Condition"].items():
+# The condition operators the role uses, as IAM compares one value of a single-valued
+# key with one of the statement's (any of them may match). ForAllValues/ForAnyValue
+# are not here: ForAllValues holds when the key is absent (FACTS §9).
+OPERATORS = {
+    "StringEquals": lambda value, pattern: value == pattern,
+    "StringLike": fnmatchcase,
+    "ArnEquals": lambda value, pattern: value == pattern,
+    "ArnLike": fnmatchcase,
+}
+
+
+def conditions_hold(conditions: dict, context: dict[str, str], parameters) -> bool:
+    """Whether every condition holds for a request with this context, as IAM
+    evaluates it: every operator and key must hold; a key absent from the request
+    fails its condition."""
+    for operator, pairs in conditions.items():
+        assert operator in OPERATORS, f"operator not evaluated here: {operator}"
         for key, expected in pairs.items():
-            provider, claim = key.rsplit(":", 1)
-            assert provider == "token.actions.githubusercontent.com", key
-            expected = expected if isinstance(expected, list) else [expected]
-            patterns = [substitute(e, parameters) for e in expected]
-            if operator == "StringEquals":
-                accepted = claims[claim] in patterns
-            elif operator == "StringLike":
-                accepted = any(fnmatchcase(claims[claim], p) for p in patterns)
-            else:
-                raise AssertionError(
-                    f"condition operator not evaluated here: {operator}"
-                )
-            if not accepted:
+            if key not in context:
+                return False
+            patterns = expected if isinstance(expected, list) else [expected]
+            patterns = [substitute(p, parameters) for p in patterns]
+            if not any(OPERATORS[operator](context[key], p) for p in patterns):
                 return False
     return True
 
 
+def trusts(statement: dict, claims: dict[str, str], parameters: dict) -> bool:
+    """Whether the statement's conditions accept a GitHub token with these claims
+    (STS: GitHub's claims are condition keys token.actions.githubusercontent.com:*)."""
+    for pairs in statement["Condition"].values():
+        for key in pairs:
+            assert key.startswith("token.actions.githubusercontent.com:"), key
+    context = {f"token.actions.githubusercontent.com:{k}": v for k, v in claims.items()}
+    return conditions_hold(statement["Condition"], context, parameters)
+
+
+def github_token(
+    owner: str = "octo-org",
+    owner_id: str = "1001",
+    repository: str = "octo-repo",
+    repository_id: str = "2002",
+    *,
+    immutable: bool,
+    event: str = "push",
+    ref: str = "refs/heads/main",
+    environment: str | None = "production",
+    audience: str = "sts.amazonaws.com",
+) -> dict[str, str]:
+    """The claims of a job's OIDC token (GitHub's OIDC reference): the subject in
+    the old format or with immutable ids (repositories created after GitHub's 2026
+    switch); `environment` only for a job that names one."""
+    names = (
+        f"{owner}@{owner_id}/{repository}@{repository_id}"
+        if immutable
+        else f"{owner}/{repository}"
+    )
+    if environment:
+        subject = f"repo:{names}:environment:{environment}"
+    elif event == "pull_request":
+        subject = f"repo:{names}:pull_request"
+    else:
+        subject = f"repo:{names}:ref:{ref}"
+    claims = {
+        "aud": audience,
+        "sub": subject,
+        "repository": f"{owner}/{repository}",
+        "repository_id": repository_id,
+        "repository_owner": owner,
+        "repository_owner_id": owner_id,
+        "ref": ref,
+        "event_name": event,
+        "workflow": "CI",
+        "job_workflow_ref": f"{owner}/{repository}/.github/workflows/ci.yml@{ref}",
+    }
+    if environment:
+        claims["environment"] = environment
+    return claims
+
+
+# Jobs whose tokens the role must refuse, for the repository octo-org/octo-repo
+# (owner id 1001, repository id 2002, default branch main), in both subject formats.
+# (Repository ids are never reused, so the repository id also stands for its owner:
+# STS offers no repository_owner_id key, and the old subject carries no id.)
+HOSTILE_JOBS = {
+    "a repository created again under the same names (other ids)": dict(
+        owner_id="1101", repository_id="2202"
+    ),
+    "a fork's pull request naming the environment": dict(
+        event="pull_request", ref="refs/pull/7/merge"
+    ),
+    "a pull request without the environment": dict(
+        event="pull_request", ref="refs/pull/7/merge", environment=None
+    ),
+    "another environment": dict(environment="staging"),
+    "the environment from another branch": dict(ref="refs/heads/feature"),
+    "the environment from a tag named like the branch": dict(ref="refs/tags/main"),
+    "a job of the default branch without the environment": dict(environment=None),
+    "another repository of the same owner": dict(
+        repository="octo-repo-2", repository_id="2003"
+    ),
+    "another owner's repository of the same name": dict(
+        owner="octo-org-2", owner_id="1002", repository_id="2004"
+    ),
+    "a token for another audience": dict(audience="https://github.com/octo-org"),
+}
+TRUSTED_REPOSITORY = {
+    "GitHubOwner": "octo-org",
+    "GitHubOwnerId": "1001",
+    "GitHubRepository": "octo-repo",
+    "GitHubRepositoryId": "2002",
+    "GitHubDefaultBranch": "main",
+}
+
+
+def trust_statement(role: dict) -> dict:
+    (statement,) = role["Resources"]["DeployRole"]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]["Statement"]
+    return statement
+
+
+def role_parameters(role: dict, given: dict[str, str]) -> dict[str, str]:
+    """The role template's parameters as CloudFormation would resolve them: each
+    given value checked against its AllowedPattern and MaxLength, defaults else."""
+    parameters = {}
+    for name, spec in role["Parameters"].items():
+        value = given.get(name, spec.get("Default"))
+        assert value is not None, f"{name} has no default: it must be given"
+        if "AllowedPattern" in spec:  # CloudFormation matches the whole value
+            assert re.fullmatch(spec["AllowedPattern"], value), (name, value)
+        assert len(value) <= spec.get("MaxLength", len(value)), (name, value)
+        parameters[name] = value
+    return parameters
+
+
+def trust_verdict(role_file: Path, given: dict[str, str] = TRUSTED_REPOSITORY):
+    """What the trust policy makes of the deploy job's token and of each hostile
+    job's, in both subject formats: a list of what went wrong (empty: as it must)."""
+    role = yaml_parse(role_file.read_text(encoding="utf-8"))
+    statement = trust_statement(role)
+    parameters = role_parameters(role, given)
+    environment = parameters["GitHubEnvironment"]
+    wrong = []
+    for immutable in (False, True):
+        fmt = "immutable" if immutable else "names-only"
+        job = github_token(immutable=immutable, environment=environment)
+        if not trusts(statement, job, parameters):
+            wrong.append(f"the deploy job ({fmt} subject) is refused")
+        for label, changes in HOSTILE_JOBS.items():
+            changes = {"environment": environment, **changes}
+            claims = github_token(immutable=immutable, **changes)
+            if trusts(statement, claims, parameters):
+                wrong.append(f"{label} ({fmt} subject) is trusted")
+        # A claim the token lacks fails its condition: here, each in turn.
+        for claim in ("repository_id", "ref", "environment"):
+            if trusts(
+                statement, {k: v for k, v in job.items() if k != claim}, parameters
+            ):
+                wrong.append(f"a token without {claim} ({fmt}) is trusted")
+    return wrong
+
+
+@pytest.fixture(scope="session")
+def trust_verdicts(request, bake) -> dict[str, list[str]]:
+    """trust_verdict once per distinct deploy-role.yaml of the selected tests."""
+    renderings = bake.distinct(ROLE, session_answers(request, "trust_verdicts"))
+    return {r.digest: trust_verdict(r.path) for r in renderings}
+
+
 @pytest.mark.parametrize("answers", GITHUB)
-def test_role_trusts_the_deploy_jobs_token_only(bake, answers):
+def test_role_trusts_the_deploy_jobs_token_only(bake, trust_verdicts, answers):
     project = baked_project(bake, answers)
     role = load_role(project)
-    parameters = {
-        name: spec.get("Default", "") for name, spec in role["Parameters"].items()
-    }
-    parameters |= {"GitHubOwner": "octo-org", "GitHubRepository": "octo-repo"}
     job = deploy_job(project)
-    environment = environment_name(job)
-    assert parameters["GitHubEnvironment"] == environment
+    assert role["Parameters"]["GitHubEnvironment"]["Default"] == environment_name(job)
 
     provider = role["Resources"]["GitHubOidcProvider"]["Properties"]
     assert provider["Url"] == "https://token.actions.githubusercontent.com"
     assert provider["ClientIdList"] == ["sts.amazonaws.com"]
-    resource = role["Resources"]["DeployRole"]
-    (statement,) = resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    statement = trust_statement(role)
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement["Principal"]["Federated"] == {
@@ -356,24 +564,113 @@ def test_role_trusts_the_deploy_jobs_token_only(bake, answers):
     # configure-aws-credentials asks for GitHub's token with its default audience.
     _, configure = step_using(job, "aws-actions/configure-aws-credentials")
     assert "audience" not in configure["with"]
-    audience = "sts.amazonaws.com"
-    # The subject of a job with `environment:` (GitHub's OIDC reference).
-    job_token = {
-        "aud": audience,
-        "sub": f"repo:octo-org/octo-repo:environment:{environment}",
-    }
-    assert trusts(statement, job_token, parameters)
-    for other in (
-        "repo:octo-org/octo-repo:ref:refs/heads/main",  # a job without the environment
-        "repo:octo-org/octo-repo:pull_request",
-        "repo:octo-org/octo-repo:environment:staging",
-        f"repo:octo-org/another-repo:environment:{environment}",
-        f"repo:octo-org/octo-repo-2:environment:{environment}",
-    ):
-        assert not trusts(statement, {"aud": audience, "sub": other}, parameters), other
-    assert not trusts(
-        statement, {**job_token, "aud": "https://github.com/octo-org"}, parameters
+    # IAM recommends a sub condition for every role trusting GitHub.
+    assert (
+        "token.actions.githubusercontent.com:sub"
+        in statement["Condition"]["StringEquals"]
     )
+    assert trust_verdicts[file_digest(project / ROLE)] == []
+
+
+# A repository created after GitHub's switch, as GET /repos/{owner}/{repo} answers.
+NEW_REPOSITORY = {
+    "id": 1198765432,
+    "name": "new-repo",
+    "full_name": "new-org/new-repo",
+    "default_branch": "trunk",
+    "owner": {"login": "new-org", "id": 231234567, "type": "Organization"},
+}
+FAKE_GH = """#!{python}
+# gh api repos/OWNER/REPOSITORY --jq EXPR, answered from NEW_REPOSITORY (GitHub's
+# REST API is not reachable here) and filtered by the real jq, as gh --jq does.
+import json, subprocess, sys
+args = sys.argv[1:]
+assert args[:2] == ["api", "repos/{full_name}"], args
+assert args[2] == "--jq", args
+result = subprocess.run(["jq", "-r", args[3]], input={body!r}, text=True)
+sys.exit(result.returncode)
+"""
+FAKE_AWS = """#!{python}
+# Records the AWS CLI call the page makes, for the test to read.
+import json, sys
+with open({calls!r}, "a", encoding="utf-8") as calls:
+    calls.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+def page_block(page: str, command: str) -> str:
+    """The page's bash block that runs `command`."""
+    (block,) = [
+        b for b in re.findall(r"```bash\n(.*?)```", page, re.DOTALL) if command in b
+    ]
+    return textwrap.dedent(block)
+
+
+@pytest.mark.parametrize("answers", GITHUB[:1])
+def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
+    bake, tmp_path, answers
+):
+    """The page's commands, run as written for a repository created after GitHub's
+    switch to immutable subjects (gh and aws stand-ins record what they are asked):
+    the parameters they pass make a role that trusts that repository's deploy job,
+    and none of the hostile jobs."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq not on this machine (gh --jq is emulated with it)")
+    project = baked_project(bake, answers)
+    page = (project / PAGE).read_text(encoding="utf-8")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.jsonl"
+    body = json.dumps(NEW_REPOSITORY)
+    fakes = {
+        "gh": FAKE_GH.format(
+            python=sys.executable, full_name=NEW_REPOSITORY["full_name"], body=body
+        ),
+        "aws": FAKE_AWS.format(python=sys.executable, calls=str(calls)),
+    }
+    for name, script in fakes.items():
+        (bin_dir / name).write_text(script, encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "OWNER": NEW_REPOSITORY["owner"]["login"],
+        "REPOSITORY": NEW_REPOSITORY["name"],
+    }
+    done = bash(page_block(page, "aws cloudformation deploy"), project, env)
+    assert done.returncode == 0, done.stderr
+
+    ((argv,),) = [[json.loads(line)] for line in calls.read_text().splitlines()]
+    assert argv[:2] == ["cloudformation", "deploy"]
+    assert argv[argv.index("--template-file") + 1] == ROLE
+    start = argv.index("--parameter-overrides") + 1
+    end = next((i for i in range(start, len(argv)) if argv[i].startswith("--")), None)
+    given = dict(arg.split("=", 1) for arg in argv[start:end])
+    assert given == {
+        "GitHubOwner": "new-org",
+        "GitHubOwnerId": "231234567",
+        "GitHubRepository": "new-repo",
+        "GitHubRepositoryId": "1198765432",
+        "GitHubDefaultBranch": "trunk",
+    }
+    role = load_role(project)
+    statement = trust_statement(role)
+    parameters = role_parameters(role, given)
+    new_job = github_token(
+        "new-org",
+        "231234567",
+        "new-repo",
+        "1198765432",
+        immutable=True,
+        ref="refs/heads/trunk",
+    )
+    assert trusts(statement, new_job, parameters)
+    recreated = {**new_job, "sub": new_job["sub"].replace("1198765432", "1198765999")}
+    assert not trusts(
+        statement, {**recreated, "repository_id": "1198765999"}, parameters
+    )
+    assert not trusts(statement, {**new_job, "ref": "refs/heads/main"}, parameters)
+    # The page tells how to see which subject format the repository sends.
+    assert "actions/oidc/customization/sub" in page
 
 
 # --- the role's permissions ---
@@ -404,8 +701,7 @@ NOT_NEEDED = {
     "ec2:*": "Function VpcConfig (not set)",
     "elasticfilesystem:*": "Function FileSystemConfigs (not set)",
     "firehose:*": "LogGroup log delivery (not set)",
-    "iam:DeleteRolePermissionsBoundary": "Role PermissionsBoundary (not set)",
-    "iam:PutRolePermissionsBoundary": "Role PermissionsBoundary (not set)",
+    "iam:DeleteRolePermissionsBoundary": "would lift the function role's boundary",
     "iam:DeleteRolePolicy": "Role Policies: the function's role has no inline policy",
     "iam:PutRolePolicy": "Role Policies: the function's role has no inline policy",
     "iam:UpdateAssumeRolePolicy": "Role AssumeRolePolicyDocument: SAM's never changes",
@@ -539,24 +835,347 @@ def test_role_grants_what_sam_deploy_needs_and_no_more(bake, monkeypatch, answer
     ]["ManagedPolicyArns"]
 
 
+# --- what the role's permissions reach: this stack's resources only ---
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+OTHER_ACCOUNT = "210987654321"
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# Granted on every resource of their kind, each with the reason IAM gives no way to
+# narrow it (service authorization reference) and why it is harmless.
+REACHES_OTHERS = {
+    "logs:DescribeLogGroups": "a list action: IAM authorizes it on log-group:* only"
+    " (names and settings of the region's log groups, no log content)",
+    "logs:DescribeResourcePolicies": "no resource type: Resource must be *"
+    " (the account's CloudWatch Logs resource policies, read only)",
+    # monitoring with logging: the saved Logs Insights queries.
+    **{
+        f"logs:{verb}QueryDefinition{plural}": "no resource type: Resource must be *"
+        " (saved Logs Insights queries: text, no log content)"
+        for verb, plural in (("Put", ""), ("Delete", ""), ("Describe", "s"))
+    },
+}
+
+
+def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
+    """service -> (requests on this stack's resources, requests on others'): each a
+    (resource ARN, request context) with the context a CloudFormation handler sends.
+    The others: a sibling stack whose name starts with this one's, the deploy role's
+    own stack (<stack>-github-deploy), another team's resources."""
+    sibling, own_stack = f"{stack}-prod", f"{stack}-github-deploy"
+    arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+    role = f"arn:aws:iam::{ACCOUNT}:role/{{}}"
+    good_iam = {
+        "iam:PermissionsBoundary": boundary,
+        "iam:PolicyARN": BASIC_EXECUTION,
+        "iam:PassedToService": "lambda.amazonaws.com",
+    }
+
+    def api(api_id: str, tag: str | None) -> tuple[str, dict]:
+        tags = {"aws:ResourceTag/ApplicationStack": tag} if tag else {}
+        return f"arn:aws:apigateway:{REGION}::/restapis/{api_id}", tags
+
+    function = f"{stack}-HelloWorldFunction-AbCdEf123456"
+    return {
+        "cloudformation": (
+            [(arn.format("cloudformation", f"stack/{stack}/1"), {})],
+            [
+                (arn.format("cloudformation", f"stack/{name}/1"), {})
+                for name in (sibling, own_stack, "another-team")
+            ],
+        ),
+        "s3": (
+            [(f"{bucket}/0123abcd", {})],
+            [
+                (f"arn:aws:s3:::{name}/0123abcd", {})
+                for name in (f"{sibling}-bucket", "another-team-bucket")
+            ],
+        ),
+        "iam": (
+            [(role.format(f"{stack}-HelloWorldFunctionRole-AbCdEf123456"), good_iam)],
+            [
+                (role.format(name), good_iam)
+                for name in (
+                    f"{sibling}-HelloWorldFunctionRole-AbCdEf123456",
+                    f"{own_stack}-DeployRole-AbCdEf123456",
+                    "another-team-admin",
+                )
+            ],
+        ),
+        "lambda": (
+            [
+                (
+                    arn.format("lambda", f"function:{function}"),
+                    {"lambda:Principal": "apigateway.amazonaws.com"},
+                ),
+                (
+                    arn.format("lambda", f"function:{function}:live"),
+                    {"lambda:Principal": "apigateway.amazonaws.com"},
+                ),
+            ],
+            [
+                (
+                    arn.format("lambda", f"function:{name}"),
+                    {"lambda:Principal": "apigateway.amazonaws.com"},
+                )
+                for name in (
+                    f"{sibling}-HelloWorldFunction-AbCdEf123456",
+                    "another-team-function",
+                )
+            ]
+            + [(arn.format("lambda", "layer:private-layer:1"), {})],
+        ),
+        "logs": (
+            [(arn.format("logs", f"log-group:{stack}-HelloWorldLogGroup-AbCd"), {})],
+            [
+                (arn.format("logs", f"log-group:{name}"), {})
+                for name in (f"{sibling}-HelloWorldLogGroup-AbCd", "/aws/lambda/x")
+            ],
+        ),
+        "apigateway": (
+            [
+                api("own0api1id", stack),
+                (
+                    f"arn:aws:apigateway:{REGION}::/restapis",
+                    {"aws:RequestTag/ApplicationStack": stack},
+                ),
+            ],
+            [
+                api("sib1api2id", sibling),
+                api("own2api3id", own_stack),
+                api("oth3api4id", None),
+                (
+                    f"arn:aws:apigateway:{REGION}::/restapis",
+                    {"aws:RequestTag/ApplicationStack": sibling},
+                ),
+                (f"arn:aws:apigateway:{REGION}::/restapis", {}),
+            ],
+        ),
+        # monitoring: the alarm topic and its subscriptions, the alarms, the
+        # dashboard (named <stack>-<region>: dashboards are global).
+        "sns": (
+            [
+                (arn.format("sns", f"{stack}-alarms"), {}),
+                (arn.format("sns", f"{stack}-alarms:0a1b2c3d-4e5f"), {}),
+            ],
+            [
+                (arn.format("sns", name), {})
+                for name in (
+                    f"{sibling}-alarms",
+                    f"{sibling}-alarms:0a1b2c3d-4e5f",
+                    "another-team-alerts",
+                )
+            ],
+        ),
+        "cloudwatch": (
+            [
+                (arn.format("cloudwatch", f"alarm:{stack}-function-errors"), {}),
+                (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{stack}-{REGION}", {}),
+            ],
+            [
+                (arn.format("cloudwatch", f"alarm:{sibling}-function-errors"), {}),
+                (arn.format("cloudwatch", "alarm:another-team-errors"), {}),
+                (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{sibling}-{REGION}", {}),
+                (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/another-team", {}),
+            ],
+        ),
+        "ssm": (
+            [],  # the layer's public parameter: test_role_reads_exactly_this_layer
+            [(arn.format("ssm", "parameter/team/database-password"), {})],
+        ),
+    }
+
+
+# Requests on this stack's own resources that the role must refuse: each what a
+# deploy could use to reach beyond the stack.
+HOSTILE_REQUESTS = [
+    ("iam:CreateRole", "a function role without the boundary", {"boundary": None}),
+    ("iam:PutRolePermissionsBoundary", "another boundary", {"boundary": "other"}),
+    ("iam:DeleteRolePermissionsBoundary", "the boundary lifted", {}),
+    (
+        "iam:AttachRolePolicy",
+        "an administrator policy",
+        {"iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"},
+    ),
+    ("iam:PutRolePolicy", "an inline policy", {}),
+    ("iam:UpdateAssumeRolePolicy", "a new trust policy", {}),
+    (
+        "iam:PassRole",
+        "the role passed to EC2",
+        {"iam:PassedToService": "ec2.amazonaws.com"},
+    ),
+    (
+        "lambda:AddPermission",
+        "an invoke grant to another account",
+        {"lambda:Principal": OTHER_ACCOUNT},
+    ),
+    ("lambda:AddPermission", "an invoke grant to anyone", {"lambda:Principal": "*"}),
+    (
+        "lambda:AddPermission",
+        "an invoke grant without a principal",
+        {"lambda:Principal": None},
+    ),
+    ("s3:DeleteObjectVersion", "a pinned artifact deleted", {}),
+    ("s3:PutBucketPolicy", "the bucket opened", {}),
+]
+
+
+def allows(statements: list[dict], action: str, resource: str, context, parameters):
+    """Whether an identity policy of Allow statements allows the request, as IAM
+    evaluates it: action and resource patterns (* and ?), then every condition."""
+    for statement in statements:
+        assert statement["Effect"] == "Allow", statement
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(fnmatchcase(action.lower(), a.lower()) for a in actions):
+            continue
+        patterns = statement["Resource"]
+        patterns = [patterns] if not isinstance(patterns, list) else patterns
+        patterns = [substitute(p, parameters) for p in patterns]
+        if not any(fnmatchcase(resource, p) for p in patterns):
+            continue
+        if conditions_hold(statement.get("Condition", {}), context, parameters):
+            return True
+    return False
+
+
+def reach_verdict(role_file: Path) -> list[str]:
+    """Every granted action tried on this stack's resources (some must be allowed:
+    the check is not vacuous) and on the others' (none may be), and each hostile
+    request: what went wrong, if anything."""
+    role = yaml_parse(role_file.read_text(encoding="utf-8"))
+    (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    stack = role["Parameters"]["ApplicationStackName"]["Default"]
+    bucket = f"arn:aws:s3:::{stack}-github-deploy-artifactbucket-abc123"
+    boundary = f"arn:aws:iam::{ACCOUNT}:policy/{stack}-github-deploy-Boundary-AbC"
+    parameters = {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "ApplicationStackName": stack,
+        "ArtifactBucket.Arn": bucket,
+        "FunctionPermissionsBoundary": boundary,
+    }
+    requests = resource_requests(stack, bucket, boundary)
+    wrong = []
+    for action in sorted(set(policy_actions(statements))):
+        service = action.split(":")[0]
+        assert service in requests, f"no resources of {service} to try"
+        own, others = requests[service]
+        if action in REACHES_OTHERS or service == "ssm":
+            continue  # the allow-list; the layer's parameter: its own test
+        # The public layer is tried in test_role_reads_exactly_this_layer.
+        if action != "lambda:GetLayerVersion" and not any(
+            allows(statements, action, r, c, parameters) for r, c in own
+        ):
+            wrong.append(f"{action} not allowed on the stack's own resources")
+        for resource, context in others:
+            if allows(statements, action, resource, context, parameters):
+                wrong.append(f"{action} allowed on {resource} {context}")
+    for action, label, changes in HOSTILE_REQUESTS:
+        service = action.split(":")[0]
+        for resource, context in requests[service][0][:1]:
+            context = dict(context)
+            for key, value in changes.items():
+                if key == "boundary":
+                    key = "iam:PermissionsBoundary"
+                    value = value and f"arn:aws:iam::{ACCOUNT}:policy/{value}"
+                if value is None:
+                    context.pop(key, None)
+                else:
+                    context[key] = value
+            if allows(statements, action, resource, context, parameters):
+                wrong.append(f"{action}: {label} is allowed")
+    return wrong
+
+
+@pytest.fixture(scope="session")
+def reach_verdicts(request, bake) -> dict[str, list[str]]:
+    """reach_verdict once per distinct deploy-role.yaml of the selected tests."""
+    renderings = bake.distinct(ROLE, session_answers(request, "reach_verdicts"))
+    return {r.digest: reach_verdict(r.path) for r in renderings}
+
+
 @pytest.mark.parametrize("answers", GITHUB)
-def test_role_is_scoped_to_the_stack_samconfig_names(bake, answers):
+def test_role_reaches_only_its_stacks_resources(bake, reach_verdicts, answers):
     project = baked_project(bake, answers)
     role = load_role(project)
     assert role["Parameters"]["ApplicationStackName"]["Default"] == stack_name(project)
-    (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
-    for statement in policy["PolicyDocument"]["Statement"]:
-        resources = statement["Resource"]
-        for resource in resources if isinstance(resources, list) else [resources]:
-            text = resource if isinstance(resource, str) else resource["Fn::Sub"]
-            service = statement["Sid"]
-            if text.startswith(
-                ("arn:${AWS::Partition}:iam:", "arn:${AWS::Partition}:lambda")
-            ):
-                if "017000801446" not in text:  # Powertools' public layer account
-                    assert "${ApplicationStackName}-*" in text, service
-            if ":cloudformation:" in text and ":stack/" in text:
-                assert ":stack/${ApplicationStackName}/*" in text, service
+    assert reach_verdicts[file_digest(project / ROLE)] == []
+    # What the API is known by: template.yaml tags it with the stack's name.
+    template = yaml_parse((project / "template.yaml").read_text(encoding="utf-8"))
+    api = template["Resources"]["HelloApi"]["Properties"]
+    assert api["Tags"] == {"ApplicationStack": {"Ref": "AWS::StackName"}}
+    assert api["PropagateTags"] is True
+    # The function's role is created under the boundary the deploy job passes.
+    function = template["Resources"]["HelloWorldFunction"]["Properties"]
+    assert function["PermissionsBoundary"] == {
+        "Fn::If": [
+            "HasPermissionsBoundary",
+            {"Ref": "FunctionPermissionsBoundary"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    _, deploy = step_running(deploy_job(project), "sam deploy")
+    assert '"FunctionPermissionsBoundary=$AWS_DEPLOY_BOUNDARY"' in deploy["run"]
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_function_boundary_allows_what_the_function_needs_only(bake, answers):
+    """The boundary caps whatever a deploy attaches to the function's role: its log
+    group's writes{, X-Ray's writes}, nothing else."""
+    project = baked_project(bake, answers)
+    role = load_role(project)
+    boundary = role["Resources"]["FunctionPermissionsBoundary"]
+    assert boundary["Type"] == "AWS::IAM::ManagedPolicy"
+    statements = boundary["Properties"]["PolicyDocument"]["Statement"]
+    expected = {"logs:CreateLogStream", "logs:PutLogEvents"}
+    if answers["tracing"]:
+        expected |= {
+            "xray:GetSamplingRules",
+            "xray:GetSamplingStatisticSummaries",
+            "xray:GetSamplingTargets",
+            "xray:PutTelemetryRecords",
+            "xray:PutTraceSegments",
+        }
+    assert set(policy_actions(statements)) == expected
+    stack = stack_name(project)
+    parameters = {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "ApplicationStackName": stack,
+    }
+    log_stream = "log-group:{}-HelloWorldLogGroup-AbCd:log-stream:2026/12/02/x"
+    own = f"arn:aws:logs:{REGION}:{ACCOUNT}:" + log_stream.format(stack)
+    sibling = f"arn:aws:logs:{REGION}:{ACCOUNT}:" + log_stream.format(f"{stack}-prod")
+    assert allows(statements, "logs:PutLogEvents", own, {}, parameters)
+    assert not allows(statements, "logs:PutLogEvents", sibling, {}, parameters)
+
+
+# API Gateway's security policies for REST APIs (developer guide, "Security policies
+# for REST APIs in API Gateway"): TLS_1_0 and TLS_1_2 are the legacy ones, and any
+# SecurityPolicy_* value an enhanced one that also needs EndpointAccessMode. cfn-lint
+# takes any string there.
+TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
+    bake, monkeypatch, answers
+):
+    """As CloudFormation gets it (after the SAM transform): the REST API's minimum
+    TLS version, and the function's log group kept on deletion and replacement."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    project = baked_project(bake, answers)
+    *_, resources = needed_and_granted(project, answers)
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    policy = api["Properties"]["SecurityPolicy"]
+    assert TLS_1_2_OR_LATER.fullmatch(policy), policy
+    if policy.startswith("SecurityPolicy_"):
+        assert "EndpointAccessMode" in api["Properties"]
+    (logs,) = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert logs["DeletionPolicy"] == logs["UpdateReplacePolicy"] == "Retain"
 
 
 @pytest.mark.parametrize("answers", LAYER)
@@ -650,20 +1269,96 @@ def base_env() -> dict[str, str]:
     return {"PATH": str(Path(tool("python")).parent) + os.pathsep + os.environ["PATH"]}
 
 
+# --- the SAM CLI's lock (requirements-sam.txt) ---
+
+LOCK_REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9][\w.-]*)==(?P<version>\S+)(?: ; (?P<marker>[^\\]+?))? \\\n"
+    r"(?P<hashes>(?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)",
+    re.MULTILINE,
+)
+RUNTIMES = values("runtime")
+
+
+def lock_pins(lock: str) -> list[re.Match]:
+    return list(LOCK_REQUIREMENT.finditer(lock))
+
+
+def lock_command(lock: str) -> str:
+    """The command the lock's header says made it."""
+    (command,) = re.findall(r"^#    (uv pip compile .*)$", lock, re.MULTILINE)
+    return command
+
+
 @pytest.mark.parametrize("answers", GITHUB)
-def test_sam_cli_version_comes_from_the_file_dependabot_updates(bake, answers):
+def test_sam_cli_lock_pins_every_package_with_hashes(bake, answers):
+    """Every requirement of requirements-sam.txt is an exact pin with the hashes of
+    its files; the SAM CLI's is cookiecutter.json's and requirements-sam.in's; the
+    lock was resolved for every runtime offered, from the lowest (uv --universal),
+    by the command docs/deploy.md gives."""
     project = baked_project(bake, answers)
-    workflow = (project / WORKFLOW).read_text(encoding="utf-8")
-    assert "aws-sam-cli==" not in workflow.replace("'aws-sam-cli==[0-9.]*'", "")
-    requirements = (project / "requirements-sam.txt").read_text(encoding="utf-8")
-    (pin,) = re.findall(r"^aws-sam-cli==[\d.]+$", requirements, re.MULTILINE)
-    for job in load_workflow(project / WORKFLOW)["jobs"].values():
-        _, step = step_running(job, "pipx install")
-        (line,) = [x for x in step["run"].splitlines() if "pipx install" in x]
-        spec = line.strip().removeprefix("pipx install ")
-        shown = bash(f"printf '%s' {spec}", project, base_env())
-        assert shown.returncode == 0, shown.stderr
-        assert shown.stdout == pin
+    lock = (project / LOCK).read_text(encoding="utf-8")
+    requirement_lines = [
+        line for line in lock.splitlines() if line and not line.startswith(("#", " "))
+    ]
+    pins = lock_pins(lock)
+    assert len(pins) == len(requirement_lines) > 50  # every requirement, hashed
+    (sam,) = [p for p in pins if p["name"] == "aws-sam-cli"]
+    assert sam["version"] == COOKIECUTTER_JSON["_sam_cli_version"]
+    source = (project / "requirements-sam.in").read_text(encoding="utf-8")
+    assert re.findall(r"^aws-sam-cli==\S+$", source, re.MULTILINE) == [
+        f"aws-sam-cli=={sam['version']}"
+    ]
+    lowest = min(RUNTIMES, key=lambda r: tuple(map(int, r[6:].split("."))))
+    command = lock_command(lock)
+    assert command == (
+        "uv pip compile --universal --generate-hashes --python-version "
+        f"{lowest[6:]} requirements-sam.in -o requirements-sam.txt"
+    )
+    # Dependabot compiles it again with the options the file shows (--universal,
+    # hashes): dependabot-core python/lib/dependabot/python/file_updater/
+    # pip_compile_file_updater.rb, uv_pip_compile_options_from_compiled_file.
+    page = (project / PAGE).read_text(encoding="utf-8")
+    assert command in page
+
+
+def normalized_pins(text: str) -> set[str]:
+    """name==version[; marker] of each requirement, hashes and comments left out."""
+    return {
+        " ; ".join(filter(None, (f"{p['name'].lower()}=={p['version']}", p["marker"])))
+        for p in lock_pins(text)
+    }
+
+
+@pytest.fixture(scope="session")
+def lock_resolutions(request, bake) -> dict[str, tuple]:
+    """For each distinct lock: uv resolving the lock's own pins again, for every
+    Python from the lowest runtime on (--universal: python3.14 included, resolved
+    for that version without an interpreter of it)."""
+    results = {}
+    for rendering in bake.distinct(LOCK, session_answers(request, "lock_resolutions")):
+        lowest = lock_command(rendering.path.read_text(encoding="utf-8")).split()[6]
+        resolved = run(
+            [tool("uv"), "pip", "compile", "--quiet", "--universal"]
+            + ["--generate-hashes", "--python-version", lowest, str(rendering.path)],
+            env={**os.environ, "UV_CACHE_DIR": str(ROOT / ".cache" / "uv")},
+        )
+        results[rendering.digest] = resolved
+    return results
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_sam_cli_lock_resolves_alone_for_every_runtime(bake, lock_resolutions, answers):
+    """The lock is complete and consistent for every runtime: resolving its own pins
+    again gives exactly its requirements, markers and hashes (nothing missing, no
+    conflict, no file without its hash)."""
+    project = baked_project(bake, answers)
+    lock = (project / LOCK).read_text(encoding="utf-8")
+    resolved = lock_resolutions[file_digest(project / LOCK)]
+    assert resolved.returncode == 0, resolved.stderr
+    assert normalized_pins(resolved.stdout) == normalized_pins(lock)
+    hashes = {p["name"]: sorted(p["hashes"].split()) for p in lock_pins(lock)}
+    again = {p["name"]: sorted(p["hashes"].split()) for p in lock_pins(resolved.stdout)}
+    assert again == hashes
 
 
 def layer_guard_key(project: Path) -> str:
@@ -716,12 +1411,15 @@ def test_layer_version_guard_fails_when_the_copies_disagree(bake, layer_guard, a
 
 class RecordingEndpoint(BaseHTTPRequestHandler):
     """Stands in for S3 and CloudFormation at AWS_ENDPOINT_URL: records each call,
-    accepts uploads, describes the stack as deployed before (from the same template:
-    `parameters`), and refuses the change set, so that `sam deploy` stops right
+    keeps uploads as a versioned bucket does (`objects`: (bucket, key) -> versions),
+    describes the stack as deployed before (from the same template: `parameters`;
+    with `outputs`), and refuses the change set, so that `sam deploy` stops right
     after the calls that show what it would deploy, and how."""
 
     calls: list[dict]
     parameters: list[str]
+    objects: dict[tuple[str, str], list[tuple[str, bytes]]]
+    outputs: dict[str, str]
     protocol_version = "HTTP/1.1"
     XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 
@@ -748,13 +1446,29 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
     def do_HEAD(self):
         bucket, _, key = urlsplit(self.path).path.lstrip("/").partition("/")
         self.calls.append({"action": "s3:GetObject", "bucket": bucket, "key": key})
-        self.answer(404)
+        versions = self.objects.get((bucket, key))
+        if not versions:
+            self.answer(404)
+            return
+        version, body = versions[-1]
+        self.send_response(200)
+        self.send_header("x-amz-version-id", version)
+        self.send_header("ETag", '"0"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
 
     def do_PUT(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding", "").startswith("aws-chunked"):
+            body = dechunk(body)
         bucket, _, key = urlsplit(self.path).path.lstrip("/").partition("/")
-        self.calls.append({"action": "s3:PutObject", "bucket": bucket, "key": key})
-        self.answer(200, headers={"ETag": '"0"'})
+        versions = self.objects.setdefault((bucket, key), [])
+        version = f"v{sum(len(v) for v in self.objects.values())}"
+        versions.append((version, body))
+        self.calls.append(
+            {"action": "s3:PutObject", "bucket": bucket, "key": key, "version": version}
+        )
+        self.answer(200, headers={"ETag": '"0"', "x-amz-version-id": version})
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
@@ -763,12 +1477,19 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
         self.calls.append({"action": f"cloudformation:{action}", **form})
         if action == "DescribeStacks":
             name = form["StackName"]
+            outputs = "".join(
+                f"<member><OutputKey>{k}</OutputKey><OutputValue>{v}</OutputValue>"
+                "</member>"
+                for k, v in self.outputs.items()
+            )
             self.result(
                 action,
                 f"<Stacks><member><StackName>{name}</StackName><StackId>arn:aws:"
                 f"cloudformation:eu-west-1:123456789012:stack/{name}/1</StackId>"
                 "<StackStatus>UPDATE_COMPLETE</StackStatus><CreationTime>"
-                "2026-01-01T00:00:00Z</CreationTime></member></Stacks>",
+                "2026-01-01T00:00:00Z</CreationTime>"
+                + (f"<Outputs>{outputs}</Outputs>" if outputs else "")
+                + "</member></Stacks>",
             )
         elif action == "GetTemplateSummary":
             members = "".join(
@@ -785,10 +1506,26 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
             self.answer(400, body, {"Content-Type": "text/xml"})
 
 
+def dechunk(body: bytes) -> bytes:
+    """The payload of an aws-chunked upload (botocore's flexible checksums)."""
+    payload, rest = b"", body
+    while rest:
+        size, _, rest = rest.partition(b"\r\n")
+        length = int(size.split(b";")[0], 16)
+        if length == 0:
+            break
+        payload, rest = payload + rest[:length], rest[length + 2 :]
+    return payload
+
+
 @pytest.fixture
 def endpoint():
     """A RecordingEndpoint on a free port: its URL and the class to configure."""
-    handler = type("Handler", (RecordingEndpoint,), {"calls": [], "parameters": []})
+    handler = type(
+        "Handler",
+        (RecordingEndpoint,),
+        {"calls": [], "parameters": [], "objects": {}, "outputs": {}},
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -819,21 +1556,52 @@ SOURCES = [
 ]
 
 
+BOUNDARY_ARN = "arn:aws:iam::123456789012:policy/deploy-Boundary-AbC"
+
+
+def deploy_step_env(url: str, home: Path, sam_bin: Path) -> dict[str, str]:
+    """The deploy step's environment: the SAM CLI's venv first on PATH, as the
+    install step leaves it (here: the suite's own, the same SAM CLI)."""
+    env = aws_env(url, home)
+    env["PATH"] = f"{sam_bin}{os.pathsep}{env['PATH']}"
+    return {
+        **env,
+        "AWS_DEPLOY_BUCKET": "artifact-bucket",
+        "AWS_DEPLOY_BOUNDARY": BOUNDARY_ARN,
+        "RUNNER_TEMP": str(home),
+    }
+
+
+def run_deploy_step(project: Path, url: str, home: Path):
+    _, step = step_running(deploy_job(project), "sam deploy")
+    return bash(
+        step["run"], project, deploy_step_env(url, home, Path(tool("sam")).parent)
+    )
+
+
+def change_set_template(calls: list[dict], objects: dict) -> dict:
+    """The template the refused change set named, as uploaded."""
+    (change_set,) = [c for c in calls if c["action"].endswith(":CreateChangeSet")]
+    bucket, key = urlsplit(change_set["TemplateURL"]).path.lstrip("/").split("/", 1)
+    ((_, body),) = objects[(bucket, key)]
+    return yaml_parse(body.decode("utf-8"))
+
+
 @pytest.mark.parametrize("answers", SOURCES)
 def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
     bake, endpoint, tmp_path, answers
 ):
     """The deploy step's own script, on a stack deployed before: the artifacts go to
-    the bucket of AWS_DEPLOY_BUCKET, the change set to samconfig.toml's stack with
-    its capabilities, the layer's parameter as template.yaml names it (sam deploy
-    would otherwise reuse the deployed value), and each call is one the role allows."""
+    the bucket of AWS_DEPLOY_BUCKET, the template names the object version this run
+    uploaded, the change set goes to samconfig.toml's stack with its capabilities,
+    the boundary and the layer's parameter as template.yaml names it (sam deploy
+    would otherwise reuse the deployed values), and each call is one the role
+    allows."""
     url, recorder = endpoint
     project = working_copy(bake, answers, tmp_path)
     template = yaml_parse((project / "template.yaml").read_text(encoding="utf-8"))
     recorder.parameters = list(template.get("Parameters", {}))
-    _, step = step_running(deploy_job(project), "sam deploy")
-    env = {**aws_env(url, tmp_path), "AWS_DEPLOY_BUCKET": "artifact-bucket"}
-    deployed = bash(step["run"], project, env)
+    deployed = run_deploy_step(project, url, tmp_path)
 
     assert deployed.returncode != 0  # the endpoint refuses the change set
     assert "refused by the test's endpoint" in deployed.stderr + deployed.stdout
@@ -852,41 +1620,92 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
         for key in change_set
         if key.startswith("Parameters.member.") and key.endswith(".ParameterKey")
     }
+    assert given["FunctionPermissionsBoundary"] == BOUNDARY_ARN
     if "PowertoolsLayerArn" in recorder.parameters:
         layer = f"/aws/service/powertools/python/{answers['architecture']}"
         assert (
             given["PowertoolsLayerArn"]
             == f"{layer}/{answers['runtime']}/{POWERTOOLS_VERSION}"
         )
+    # The code the change set deploys: the version this run put, by its id.
+    code = change_set_template(calls, recorder.objects)["Resources"][
+        "HelloWorldFunction"
+    ]["Properties"]["CodeUri"]
+    (upload,) = [
+        c for c in calls if c["action"] == "s3:PutObject" and c["key"] == code["Key"]
+    ]
+    assert code == {
+        "Bucket": "artifact-bucket",
+        "Key": upload["key"],
+        "Version": upload["version"],
+    }
     made = {c["action"] for c in calls}
     assert made <= SAM_DEPLOY_CALLS
     assert made <= set(policy_actions(load_role(project)["Resources"]))
 
 
 @pytest.mark.parametrize("answers", SOURCES[:1])
-def test_integration_step_tests_samconfigs_stack_and_fails_with_it(
+def test_deploy_step_never_deploys_an_object_planted_under_its_key(
     bake, endpoint, tmp_path, answers
 ):
-    """The integration tests run (not skip) against samconfig.toml's stack, and
-    their failure fails the step: here the endpoint's stack has no outputs."""
+    """An object put under an artifact's key after a deploy (the same key: the same
+    build) is not what the next deploy runs: the step uploads its build again and
+    names that version; the planted one stays a version nobody names."""
     url, recorder = endpoint
     project = working_copy(bake, answers, tmp_path)
-    _, step = step_running(deploy_job(project), "pytest tests/integration")
-    tested = bash(step["run"], project, aws_env(url, tmp_path))
+    recorder.parameters = ["FunctionPermissionsBoundary", "PowertoolsLayerArn"]
+    done = run_deploy_step(project, url, tmp_path)
+    assert "refused by the test's endpoint" in done.stderr + done.stdout, done.stderr
+    first = change_set_template(recorder.calls, recorder.objects)
+    key = first["Resources"]["HelloWorldFunction"]["Properties"]["CodeUri"]["Key"]
+    recorder.objects[("artifact-bucket", key)].append(("planted", b"not our code"))
+    recorder.calls.clear()
+    for template_key in [k for k in recorder.objects if k[1].endswith(".template")]:
+        del recorder.objects[template_key]  # a fresh template upload to read back
 
-    assert tested.returncode != 0, tested.stdout
-    assert "skipped" not in tested.stdout.splitlines()[-1], tested.stdout
+    run_deploy_step(project, url, tmp_path)
+    again = change_set_template(recorder.calls, recorder.objects)
+    code = again["Resources"]["HelloWorldFunction"]["Properties"]["CodeUri"]
+    assert code["Key"] == key
+    versions = [v for v, _ in recorder.objects[("artifact-bucket", key)]]
+    assert versions[-2] == "planted" and code["Version"] == versions[-1]
+
+
+def api_url_step(project: Path) -> dict:
+    _, step = step_running(deploy_job(project), "describe_stacks")
+    return step
+
+
+@pytest.mark.parametrize("answers", SOURCES[:1])
+def test_api_url_step_reads_samconfigs_stack_and_fails_without_it(
+    bake, endpoint, tmp_path, answers
+):
+    """The step that hands the API's URL to the integration job reads the output of
+    samconfig.toml's stack; a stack without it fails the step."""
+    url, recorder = endpoint
+    project = working_copy(bake, answers, tmp_path)
+    env = {**aws_env(url, tmp_path), "GITHUB_OUTPUT": str(tmp_path / "out")}
+    failed = bash(api_url_step(project)["run"], project, env)
+    assert failed.returncode != 0, failed.stdout
+    recorder.outputs = {
+        "ApiUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/Prod/"
+    }
+    read = bash(api_url_step(project)["run"], project, env)
+    assert read.returncode == 0, read.stderr
+    assert (tmp_path / "out").read_text() == (
+        "api_url=https://abc.execute-api.eu-west-1.amazonaws.com/Prod/\n"
+    )
     assert {(c["action"], c["StackName"]) for c in recorder.calls} == {
         ("cloudformation:DescribeStacks", stack_name(project))
     }
 
 
 @pytest.mark.parametrize("answers", SOURCES[:1])
-def test_integration_step_follows_a_stack_name_sam_deploy_guided_saved(
+def test_api_url_step_follows_a_stack_name_sam_deploy_guided_saved(
     bake, endpoint, tmp_path, answers
 ):
     """`sam deploy --guided` saves its answers in samconfig.toml's deploy section,
-    which sam deploy prefers to the global one: the tests follow it there."""
+    which sam deploy prefers to the global one: the step follows it there."""
     url, recorder = endpoint
     project = working_copy(bake, answers, tmp_path)
     config = project / "samconfig.toml"
@@ -895,9 +1714,28 @@ def test_integration_step_follows_a_stack_name_sam_deploy_guided_saved(
         '[default.deploy.parameters]\nstack_name = "chosen-at-guided-deploy"\n',
     )
     config.write_text(text, encoding="utf-8")
-    _, step = step_running(deploy_job(project), "pytest tests/integration")
-    bash(step["run"], project, aws_env(url, tmp_path))
+    env = {**aws_env(url, tmp_path), "GITHUB_OUTPUT": str(tmp_path / "out")}
+    bash(api_url_step(project)["run"], project, env)
 
     assert {(c["action"], c["StackName"]) for c in recorder.calls} == {
         ("cloudformation:DescribeStacks", "chosen-at-guided-deploy")
     }
+
+
+@pytest.mark.parametrize("answers", SOURCES[:1])
+def test_integration_job_tests_the_url_it_is_given_without_aws(
+    bake, endpoint, tmp_path, answers
+):
+    """The integration job's tests run (not skip) against API_URL, make no AWS call
+    (the job has no credentials), and their failure fails the step: here the URL
+    answers every request with an error."""
+    url, recorder = endpoint
+    project = working_copy(bake, answers, tmp_path)
+    job = load_workflow(project / WORKFLOW)["jobs"]["integration"]
+    _, step = step_running(job, "pytest tests/integration")
+    env = {**aws_env(url, tmp_path), "API_URL": f"{url}/Prod/"}
+    tested = bash(step["run"], project, env)
+
+    assert tested.returncode != 0, tested.stdout
+    assert "skipped" not in tested.stdout.splitlines()[-1], tested.stdout
+    assert [c for c in recorder.calls if c["action"].startswith("cloudformation")] == []

@@ -76,8 +76,11 @@ OPTION_FILES: dict[str, dict[object, set[str]]] = {
     "ci": {
         "github": {
             ".github/dependabot.yml",
+            ".github/pin_artifact_versions.py",
             ".github/workflows/ci.yml",
             "deploy-role.yaml",
+            "docs/deploy.md",
+            "requirements-sam.in",
             "requirements-sam.txt",
         }
     },
@@ -103,11 +106,13 @@ def expected_files(answers: dict) -> set[str]:
 DEFAULT_FILES = [
     ".cookiecutter.json",
     ".github/dependabot.yml",
+    ".github/pin_artifact_versions.py",
     ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     "README.md",
     "deploy-role.yaml",
+    "docs/deploy.md",
     "docs/monitoring.md",
     "events/hello.json",
     "events/hello_encoded_name.json",
@@ -116,6 +121,7 @@ DEFAULT_FILES = [
     "hello_world/requirements.txt",
     "pyproject.toml",
     "requirements-dev.txt",
+    "requirements-sam.in",
     "requirements-sam.txt",
     "samconfig.toml",
     "template.yaml",

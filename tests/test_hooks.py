@@ -312,6 +312,8 @@ def test_unselected_paths_for_defaults_and_all_off():
             layer_version_test,
             ".github",
             "deploy-role.yaml",
+            "docs/deploy.md",
+            "requirements-sam.in",
             "requirements-sam.txt",
             "docs/monitoring.md",
             *MAKEFILE_BUILD,

@@ -122,7 +122,7 @@ def check_template(template: dict, answers: dict) -> None:
     if not answers["monitoring"]:
         assert kinds & MONITORING_TYPES == set()
         assert "AlarmEmail" not in template.get("Parameters", {})
-        assert "Conditions" not in template
+        assert "HasAlarmEmail" not in template["Conditions"]
         assert "Alarm" not in text and "Dashboard" not in text
         return
 
@@ -132,8 +132,8 @@ def check_template(template: dict, answers: dict) -> None:
     # CloudWatch cannot publish to a topic under alias/aws/sns (FACTS.md section 9).
     assert "KmsMasterKeyId" not in topic["Properties"]
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
-    assert template["Conditions"] == {
-        "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    assert template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
     }
     (subscription,) = of_type(template, "AWS::SNS::Subscription").values()
     assert subscription["Condition"] == "HasAlarmEmail"

@@ -61,12 +61,12 @@ def greeting(name: str) -> dict[str, str]:
 {% if L or T or M %}
 
 
-def observe(route: str{{ ", user: str" if T else "" }}) -> None:
+def observe(route: str) -> None:
     """What each route records{{ " in its own X-Ray subsegment" if T else "" }}."""
 {% if T %}
-    # Annotations are indexed: search traces by route and by name with them.
+    # Annotations are indexed and kept with the trace (30 days), searchable and
+    # not deletable: annotate what is not personal data, like the route (README).
     tracer.put_annotation(key="Route", value=route)
-    tracer.put_annotation(key="User", value=user)
 {% endif %}
 {% if L %}
     logger.info("Greeting", extra={"route": route})
@@ -86,7 +86,7 @@ def observe(route: str{{ ", user: str" if T else "" }}) -> None:
 {% endif %}
 def hello() -> dict[str, str]:
 {% if L or T or M %}
-    observe("/hello"{{ ', user="unknown"' if T else "" }})
+    observe("/hello")
 {% endif %}
     return greeting("unknown")
 
@@ -100,7 +100,7 @@ def hello_name(name: str) -> dict[str, str]:
     # path is decoded ("+" stays a plus, invalid UTF-8 becomes U+FFFD).
     name = unquote(name)
 {% if L or T or M %}
-    observe("/hello/<name>"{{ ", user=name" if T else "" }})
+    observe("/hello/<name>")
 {% endif %}
     return greeting(name)
 
