@@ -299,7 +299,7 @@ def role_statements(project: Path) -> list[dict]:
     return policy["PolicyDocument"]["Statement"]
 
 
-def allows(statements: list[dict], action: str, arn: str) -> bool:
+def role_allows(statements: list[dict], action: str, arn: str) -> bool:
     for statement in statements:
         actions = statement["Action"]
         if action not in ([actions] if isinstance(actions, str) else actions):
@@ -363,10 +363,10 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
     }
     for arn, needed in owned.items():
         for action in needed:
-            assert allows(statements, action, arn), (action, arn)
+            assert role_allows(statements, action, arn), (action, arn)
         sibling = arn.replace(STACK, f"{STACK}-2", 1)
         for action in needed:
-            assert not allows(statements, action, sibling), (action, sibling)
+            assert not role_allows(statements, action, sibling), (action, sibling)
     # Exactly these alarms: one resource per alarm of template.yaml.
     (alarm_statement,) = [s for s in statements if s["Sid"] == "Alarms"]
     assert sorted(sub(r) for r in alarm_statement["Resource"]) == sorted(alarm_arns)
