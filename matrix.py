@@ -32,8 +32,9 @@ DEFAULTS = {
 MATRIX_KEYS = [k for k in PUBLIC_KEYS if k in CHOICES or k in BOOLEANS]
 # The options whose generated tests differ: each of these combinations runs its own
 # generated test suite (runtime, architecture, ci and snapstart do not change the
-# Python or its tests). A new option enters by default.
-NO_CODE_KEYS = ("runtime", "architecture", "ci", "snapstart")
+# Python or its tests; monitoring only template.yaml, deploy-role.yaml and prose).
+# A new option enters by default.
+NO_CODE_KEYS = ("runtime", "architecture", "ci", "snapstart", "monitoring")
 CODE_KEYS = [k for k in MATRIX_KEYS if k not in NO_CODE_KEYS]
 # Runtimes that offer Lambda SnapStart for Python.
 SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
@@ -140,10 +141,10 @@ def matrix_params() -> list:
 def build_matrix() -> list[dict]:
     """The combinations `sam build` builds with the pip builder (test_sam_cli.py):
     every distinct bundle on the default runtime -- powertools_source x tracing
-    (what requirements.txt asks for) x architecture (which wheels) -- with logging
-    and metrics on as tracing is, so each value of each is built too; then every
-    other runtime with pip (its wheels must exist for that Python), and the
-    defaults with SnapStart. (The other mixes of
+    (what requirements.txt asks for) x architecture (which wheels) -- with logging,
+    metrics and monitoring on as tracing is, so each value of each is built too;
+    then every other runtime with pip (its wheels must exist for that Python), and
+    the defaults with SnapStart. (The other mixes of
     logging, tracing and metrics bundle what one of these does; each is built and
     run under Lambda's runtime client by test_lambda_runtime.py.)"""
     combinations = [
@@ -151,7 +152,9 @@ def build_matrix() -> list[dict]:
             **DEFAULTS,
             "powertools_source": source,
             "architecture": architecture,
-            **{option: on for option in ("logging", "tracing", "metrics")},
+            **{
+                option: on for option in ("logging", "tracing", "metrics", "monitoring")
+            },
         }
         for source in values("powertools_source")
         for on in (True, False)

@@ -23,6 +23,7 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
     "logging": {True: ("tests/unit/test_logging.py",)},
     "tracing": {True: ("tests/unit/test_tracing.py",)},
     "metrics": {True: ("tests/unit/test_metrics.py",)},
+    "monitoring": {True: ("docs/monitoring.md",)},
     "build_method": {
         "makefile": (
             "docs/makefile-build.md",
@@ -85,6 +86,11 @@ def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:
     ]
     if answers["build_method"] == "makefile":
         steps.append("sam build runs hello_world/Makefile, which needs make.")
+    if answers["monitoring"]:
+        steps.append(
+            "sam deploy --guided asks for AlarmEmail: the alarms reach that address"
+            " once you open the confirmation e-mail SNS sends (docs/monitoring.md)."
+        )
     return "\n".join(steps)
 
 

@@ -29,7 +29,7 @@ CHOICES = {
     "build_method": ("pip", "makefile"),
     "ci": ("github", "none"),
 }
-BOOLEANS = ("logging", "tracing", "metrics", "snapstart")
+BOOLEANS = ("logging", "tracing", "metrics", "monitoring", "snapstart")
 # Lambda SnapStart for Python exists from python3.12 on.
 SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 

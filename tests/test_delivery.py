@@ -736,6 +736,15 @@ NOT_NEEDED = {
 # Needed by the PowertoolsLayerArn parameter: CloudFormation reads Powertools'
 # public SSM parameter with the caller's credentials.
 LAYER_PARAMETER_READ = "ssm:GetParameters"
+# Actions IAM grants only on Resource "*" (no resource type in AWS's service
+# authorization reference: test_only_on_any_resource_is_what_iam_says), and why
+# the role needs each.
+ONLY_ON_ANY_RESOURCE = {
+    "logs:DescribeResourcePolicies": "CloudFormation's log group handler reads them",
+    "logs:DeleteQueryDefinition": "monitoring: the saved Logs Insights queries",
+    "logs:DescribeQueryDefinitions": "monitoring: the saved Logs Insights queries",
+    "logs:PutQueryDefinition": "monitoring: the saved Logs Insights queries",
+}
 HANDLERS = ("create", "read", "update", "delete")
 
 
@@ -754,6 +763,18 @@ def handler_permissions(resource_type: str) -> set[str]:
     schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
     handlers = schema.schema["handlers"]
     return {p for h in HANDLERS if h in handlers for p in handlers[h]["permissions"]}
+
+
+def test_only_on_any_resource_is_what_iam_says():
+    """cfn-lint's copy of AWS's service authorization reference: none of these
+    actions has a resource type to scope it to."""
+    import cfnlint
+
+    policies = Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json"
+    services = json.loads(policies.read_text(encoding="utf-8"))
+    for action in ONLY_ON_ANY_RESOURCE:
+        service, name = action.split(":")
+        assert not services[service]["Actions"][name.lower()].get("Resources"), action
 
 
 PERMISSIONS: dict[str, tuple] = {}
@@ -797,10 +818,12 @@ def test_role_grants_what_sam_deploy_needs_and_no_more(bake, monkeypatch, answer
     assert sorted(granted - needed) == [], "granted but not needed"
     assert all(s["Effect"] == "Allow" for s in statements)
     assert [a for a in granted if "*" in a] == []
-    # Resource "*" only for reads IAM cannot scope.
+    # Resource "*" only for the actions IAM cannot scope to a resource.
     for statement in statements:
         if statement["Resource"] == "*":
-            assert statement["Action"] == "logs:DescribeResourcePolicies", statement
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                assert action in ONLY_ON_ANY_RESOURCE, statement
 
     # The function's role may get exactly the managed policies template.yaml gives it.
     (function_role,) = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
@@ -824,6 +847,12 @@ REACHES_OTHERS = {
     " (names and settings of the region's log groups, no log content)",
     "logs:DescribeResourcePolicies": "no resource type: Resource must be *"
     " (the account's CloudWatch Logs resource policies, read only)",
+    # monitoring with logging: the saved Logs Insights queries.
+    **{
+        f"logs:{verb}QueryDefinition{plural}": "no resource type: Resource must be *"
+        " (saved Logs Insights queries: text, no log content)"
+        for verb, plural in (("Put", ""), ("Delete", ""), ("Describe", "s"))
+    },
 }
 
 
@@ -919,6 +948,34 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
                     {"aws:RequestTag/ApplicationStack": sibling},
                 ),
                 (f"arn:aws:apigateway:{REGION}::/restapis", {}),
+            ],
+        ),
+        # monitoring: the alarm topic and its subscriptions, the alarms, the
+        # dashboard (named <stack>-<region>: dashboards are global).
+        "sns": (
+            [
+                (arn.format("sns", f"{stack}-alarms"), {}),
+                (arn.format("sns", f"{stack}-alarms:0a1b2c3d-4e5f"), {}),
+            ],
+            [
+                (arn.format("sns", name), {})
+                for name in (
+                    f"{sibling}-alarms",
+                    f"{sibling}-alarms:0a1b2c3d-4e5f",
+                    "another-team-alerts",
+                )
+            ],
+        ),
+        "cloudwatch": (
+            [
+                (arn.format("cloudwatch", f"alarm:{stack}-function-errors"), {}),
+                (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{stack}-{REGION}", {}),
+            ],
+            [
+                (arn.format("cloudwatch", f"alarm:{sibling}-function-errors"), {}),
+                (arn.format("cloudwatch", "alarm:another-team-errors"), {}),
+                (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{sibling}-{REGION}", {}),
+                (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/another-team", {}),
             ],
         ),
         "ssm": (

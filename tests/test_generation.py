@@ -71,6 +71,7 @@ OPTION_FILES: dict[str, dict[object, set[str]]] = {
     "logging": {True: {"tests/unit/test_logging.py"}},
     "tracing": {True: {"tests/unit/test_tracing.py"}},
     "metrics": {True: {"tests/unit/test_metrics.py"}},
+    "monitoring": {True: {"docs/monitoring.md"}},
     "build_method": {
         "makefile": {
             "docs/makefile-build.md",
@@ -126,6 +127,7 @@ DEFAULT_FILES = [
     "docs/deploy.md",
     "docs/develop.md",
     "docs/layer.md",
+    "docs/monitoring.md",
     "docs/observe.md",
     "docs/security.md",
     "events/hello.json",
@@ -156,6 +158,7 @@ EVERYTHING_OFF = {
     "logging": False,
     "tracing": False,
     "metrics": False,
+    "monitoring": False,
     "snapstart": False,
     "powertools_source": "layer",
     "build_method": "pip",

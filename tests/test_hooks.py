@@ -295,6 +295,17 @@ def test_prune_removes_unselected_paths_and_is_idempotent(tmp_path):
     assert not (tmp_path / ".github").exists()
 
 
+def test_prune_removes_a_folder_it_empties_and_keeps_one_with_other_files(tmp_path):
+    make_tree(tmp_path, ["docs/monitoring.md", "tests/unit/test_logging.py"])
+    post_gen.prune(tmp_path, {**VALID, "monitoring": False})
+    assert not (tmp_path / "docs").exists()
+
+    make_tree(tmp_path, ["docs/monitoring.md", "docs/other.md"])
+    post_gen.prune(tmp_path, {**VALID, "monitoring": False})
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["other.md"]
+    assert (tmp_path / "tests" / "unit" / "test_logging.py").exists()
+
+
 MAKEFILE_BUILD = [
     "hello_world/Makefile",
     "hello_world/build_function.py",
@@ -331,6 +342,7 @@ def test_unselected_paths_for_defaults_and_all_off():
             "docs/makefile-build.md",
             "docs/snapstart.md",
             "requirements-sam.in",
+            "docs/monitoring.md",
             *MAKEFILE_BUILD,
             "tests/unit/test_logging.py",
             "tests/unit/test_metrics.py",
@@ -357,9 +369,16 @@ def test_next_steps_on_windows_use_the_py_launcher():
 
 @pytest.mark.parametrize("build", CHOICES["build_method"])
 def test_next_steps_say_what_each_variant_needs(build):
-    notes = post_gen.next_steps({**VALID, "build_method": build}).splitlines()[5:]
+    answers = {**VALID, "build_method": build, "monitoring": False}
+    notes = post_gen.next_steps(answers).splitlines()[5:]
     expected = ["sam build runs hello_world/Makefile, which needs make."]
     assert notes == (expected if build == "makefile" else [])
+
+
+@pytest.mark.parametrize("monitoring", [True, False])
+def test_next_steps_say_to_confirm_the_alarm_subscription(monitoring):
+    steps = post_gen.next_steps({**VALID, "monitoring": monitoring})
+    assert ("AlarmEmail" in steps and "confirmation e-mail" in steps) == monitoring
 
 
 def test_slug_fallback_is_what_cookiecutter_json_derives():

@@ -35,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from samcli.yamlhelper import yaml_parse
 
 from bench.layout import LAYER_REMOVES
 from helpers import (
@@ -90,7 +91,8 @@ def selections() -> list[dict]:
     host = {**DEFAULTS, "architecture": HOST_ARCHITECTURE or DEFAULTS["architecture"]}
     options = ("logging", "tracing", "metrics")
     everything = {option: True for option in options}
-    nothing = {option: False for option in options}
+    # Nothing selected, monitoring included (as test_sam_cli builds it).
+    nothing = {**{option: False for option in options}, "monitoring": False}
     chosen = [
         {**host, **everything, "powertools_source": "pip"},
         {**host, **everything, "powertools_source": "layer"},
@@ -182,10 +184,18 @@ def from_a_client(event: dict) -> dict:
     return event
 
 
+def made_to_fail(event: dict) -> dict:
+    """The request, carrying the header that makes its route raise (BOOTSTRAP)."""
+    event["headers"][FAIL_HEADER] = "1"
+    event["multiValueHeaders"][FAIL_HEADER] = ["1"]
+    return event
+
+
 @pytest.fixture(scope="module")
 def cases() -> list[Case]:
     """Both routes (the name percent-encoded, as API Gateway REST delivers it),
-    an unknown route, and an event that is not an API Gateway request."""
+    an unknown route, an event that is not an API Gateway request, and each route
+    made to fail."""
     encoded = "Jos%C3%A9%20Smith"
     return [
         Case(
@@ -225,6 +235,34 @@ def cases() -> list[Case]:
             400,
             "Bad request",
             "MalformedEvents",
+        ),
+        Case(
+            "hello_fails",
+            made_to_fail(from_a_client(api_event("/hello", resource="/hello"))),
+            500,
+            "Internal server error",
+            "UnhandledErrors",
+            route="/hello",
+            subsegment="## app.hello",
+            user="unknown",
+        ),
+        Case(
+            "hello_name_fails",
+            made_to_fail(
+                from_a_client(
+                    api_event(
+                        "/hello/Ann",
+                        resource="/hello/{name}",
+                        path_parameters={"name": "Ann"},
+                    )
+                )
+            ),
+            500,
+            "Internal server error",
+            "UnhandledErrors",
+            route="/hello/<name>",
+            subsegment="## app.hello_name",
+            user="Ann",
         ),
     ]
 
@@ -419,9 +457,45 @@ class LambdaRun:
 # variables, no current directory, no bytecode written. Lambda's order on
 # sys.path: the task directory, the layers' python/, the runtime (/var/runtime),
 # then the standard library.
+#
+# The generated routes cannot fail (they only format a greeting), but the path a
+# failing route takes (the 500, the logged traceback, the UnhandledErrors metric
+# the alarm reads) must run here too. So, as awslambdaric loads the handler's
+# module, greeting() -- where the app says business logic goes, called by every
+# route -- is wrapped to raise for a request carrying FAIL_HEADER: a stand-in for
+# business logic that raises. Nothing else changes, and the app is not edited.
+FAIL_HEADER = "X-Fail-On-Purpose"
 BOOTSTRAP = """
-import json, runpy, sys
+import importlib.abc, importlib.util, json, runpy, sys
 sys.path[:0] = json.loads(sys.argv[1])
+handler_module = sys.argv[2].rpartition(".")[0]
+fail_header = sys.argv[3]
+
+
+class FailOnPurpose(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != handler_module:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            greeting = module.greeting
+
+            def failing(*args, **kwargs):
+                if module.app.current_event.headers.get(fail_header):
+                    raise RuntimeError("a route made to fail by the test")
+                return greeting(*args, **kwargs)
+
+            module.greeting = failing
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, FailOnPurpose())
 sys.argv[:] = ["awslambdaric", sys.argv[2]]
 runpy.run_module("awslambdaric", run_name="__main__", alter_sys=True)
 """
@@ -518,6 +592,7 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
     daemon = XRayDaemon()
     command = [require_interpreter(runtime), "-I", "-S", "-B", "-c", BOOTSTRAP]
     command += [json.dumps([str(p) for p in sys_path]), properties["Handler"]]
+    command += [FAIL_HEADER]
     try:
         with (
             output[0].open("wb") as stdout,
@@ -749,7 +824,9 @@ def test_emf_metrics(lambda_runs, answers):
             for directive in record["_aws"]["CloudWatchMetrics"]
             for metric in directive["Metrics"]
         }
-        assert recorded - {"ColdStart"} == {case.metric}, (case.label, invocation.lines)
+        # A route records Greetings before it answers (or fails).
+        expected = {case.metric, "Greetings"} if case.route else {case.metric}
+        assert recorded - {"ColdStart"} == expected, (case.label, invocation.lines)
         greetings = [r for r in emf(invocation.lines) if "Greetings" in r]
         if case.route:
             assert [(g["route"], g["service"]) for g in greetings] == [
@@ -806,3 +883,107 @@ def test_no_secret_in_any_output(lambda_runs, cases, answers):
     for name, text in outputs.items():
         for secret in SECRETS:
             assert secret not in text, f"a secret in {name}"
+
+
+# --------------------------------------------------------------------------
+# What the monitoring option's alarms and dashboard read (test_monitoring.py
+# checks the rest of it): metrics and log lines the function really wrote.
+
+INSIGHTS = re.compile(
+    r"SELECT SUM\((?P<metric>\w+)\) FROM (?:\"(?P<namespace>[^\"]+)\""
+    r"|SCHEMA\(\"(?P<schema_namespace>[^\"]+)\"(?P<schema>(?:, \w+)*)\))"
+    r"(?P<where>(?: (?:WHERE|AND) \w+ = '[^']*')*)(?: GROUP BY (?P<group>\w+))?"
+)
+
+
+def selects(query: str, namespace: str, metric: str, dimensions: dict) -> bool:
+    """Whether a Metrics Insights query (of the forms the template uses) reads this
+    metric: FROM a namespace reads every dimension set, FROM SCHEMA(...) only the
+    set it lists; WHERE keeps the sets with these values; GROUP BY needs the key."""
+    parsed = INSIGHTS.fullmatch(query.strip())
+    assert parsed, f"not a query this test reads: {query}"
+    if parsed["metric"] != metric:
+        return False
+    if (parsed["namespace"] or parsed["schema_namespace"]) != namespace:
+        return False
+    if parsed["schema_namespace"]:
+        listed = {d.strip() for d in parsed["schema"].split(",") if d.strip()}
+        if listed != set(dimensions):
+            return False
+    for key, value in re.findall(r"(\w+) = '([^']*)'", parsed["where"]):
+        if dimensions.get(key) != value:
+            return False
+    return parsed["group"] is None or parsed["group"] in dimensions
+
+
+def emitted_metrics(lines: list[str]) -> list[tuple[str, str, dict]]:
+    """(namespace, metric, {dimension: value}) for each metric of each EMF line,
+    once per dimension set it is published with."""
+    found = []
+    for record in emf(lines):
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                for dimensions in directive["Dimensions"]:
+                    values = {d: record[d] for d in dimensions}
+                    found.append((directive["Namespace"], metric["Name"], values))
+    return found
+
+
+@pytest.mark.parametrize("answers", SELECTIONS)
+def test_monitoring_reads_what_the_function_emits(
+    lambda_runs, sam_builds, cases, answers
+):
+    run = lambda_runs(answers)
+    template_path = sam_builds(answers).parents[2] / "template.yaml"
+    resources = yaml_parse(template_path.read_text(encoding="utf-8"))["Resources"]
+    alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    queries = [
+        metric["Expression"]
+        for alarm in alarms
+        for metric in alarm["Properties"].get("Metrics", [])
+    ]
+    emitted = emitted_metrics(run.lines())
+    unhandled = [e for e in emitted if e[1] == "UnhandledErrors"]
+    # The failing routes recorded it (metrics on), or nothing did (metrics off).
+    failing = [c for c in cases if c.metric == "UnhandledErrors"]
+    assert len(unhandled) == (len(failing) if answers["metrics"] else 0)
+    if not (answers["monitoring"] and answers["metrics"]):
+        assert queries == []
+        return
+
+    # One alarm on the function's own metric, and it reads every dimension set the
+    # function published UnhandledErrors with (each route's) -- and nothing else.
+    (query,) = queries
+    for namespace, metric, dimensions in unhandled:
+        assert selects(query, namespace, metric, dimensions), (query, dimensions)
+        other = {**dimensions, "service": dimensions["service"] + "-other"}
+        assert not selects(query, namespace, metric, other)
+    assert {tuple(sorted(d)) for _, _, d in unhandled} == {("route", "service")}
+
+    # Every query of the dashboard reads a metric the function emitted.
+    (dashboard,) = [
+        r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    expressions = re.findall(r'"expression": "((?:[^"\\]|\\.)*)"', body)
+    assert len(expressions) == 5
+    for expression in expressions:
+        expression = json.loads(f'"{expression}"')
+        assert any(selects(expression, *e) for e in emitted), expression
+
+    # The saved query "errors" finds each failed request's ERROR line, with its
+    # correlation id (the API Gateway request id the client can quote).
+    if answers["logging"]:
+        (errors,) = [
+            r["Properties"]["QueryString"]
+            for r in resources.values()
+            if r["Type"] == "AWS::Logs::QueryDefinition"
+            and r["Properties"]["Name"]["Fn::Sub"].endswith("/errors")
+        ]
+        assert 'filter level = "ERROR"' in errors and "correlation_id" in errors
+        for invocation in run.invocations:
+            if invocation.case in failing:
+                records = logger_records(invocation.lines)
+                assert [
+                    r["correlation_id"] for r in records if r["level"] == "ERROR"
+                ] == [invocation.case.api_request_id]

@@ -99,8 +99,14 @@ def test_layer_is_the_pinned_ssm_parameter(bake, answers):
     template = yaml_parse(
         (baked_project(bake, answers) / "template.yaml").read_text(encoding="utf-8")
     )
-    # Beside FunctionPermissionsBoundary, not the layer's (tests/test_delivery.py).
-    assert set(template["Parameters"]) == {PARAMETER, "FunctionPermissionsBoundary"}
+    # Beside FunctionPermissionsBoundary (tests/test_delivery.py) and, with
+    # monitoring, AlarmEmail (tests/test_monitoring.py).
+    alarm_email = {"AlarmEmail"} if answers["monitoring"] else set()
+    assert set(template["Parameters"]) == {
+        PARAMETER,
+        "FunctionPermissionsBoundary",
+        *alarm_email,
+    }
     assert template["Parameters"][PARAMETER] == {
         "Type": "AWS::SSM::Parameter::Value<String>",
         "Default": ssm_path(answers),
@@ -219,5 +225,5 @@ def test_pip_build_has_nothing_of_the_layer(bake, answers):
             for trace in (PARAMETER, "/aws/service/powertools", "Layers:"):
                 assert trace not in text, f"{trace} in {path.name}"
     template = yaml_parse((project / "template.yaml").read_text("utf-8"))
-    assert list(template["Parameters"]) == ["FunctionPermissionsBoundary"]
+    assert PARAMETER not in template["Parameters"]
     assert local_layers(project, None) == []

@@ -3,7 +3,8 @@
 Client -> API Gateway -> Lambda and CloudWatch Logs always (the stack always creates
 the function's log group, and Lambda always writes to it); CloudWatch metrics only
 with `metrics` (EMF lines in the log group become metrics); X-Ray only with
-`tracing` (API stage and function both traced). The diagram is parsed with a strict
+`tracing` (API stage and function both traced); alarms and their SNS topic only
+with `monitoring`. The diagram is parsed with a strict
 line grammar, so a stray Jinja line or a malformed node fails here, and checked
 against the rendered template.yaml, so picture and stack cannot drift apart.
 """
@@ -62,6 +63,11 @@ def expected(answers: dict) -> tuple[set[str], set[tuple[str, str]]]:
     if answers["tracing"]:
         services.add("AWS X-Ray")
         edges |= {("api", "xray"), ("function", "xray")}
+    if answers["monitoring"]:
+        services |= {"Amazon CloudWatch alarms", "Amazon SNS"}
+        edges |= {("api", "alarms"), ("function", "alarms"), ("alarms", "topic")}
+        if answers["metrics"]:
+            edges.add(("metrics", "alarms"))
     return services, edges
 
 
@@ -87,6 +93,10 @@ def test_diagram_matches_the_rendered_stack(bake, answers):
     assert ("Amazon CloudWatch metrics" in nodes.values()) == (
         "POWERTOOLS_METRICS_NAMESPACE" in template
     )
+    assert ("Amazon CloudWatch alarms" in nodes.values()) == (
+        "Type: AWS::CloudWatch::Alarm" in template
+    )
+    assert ("Amazon SNS" in nodes.values()) == ("Type: AWS::SNS::Topic" in template)
     assert "Type: AWS::Logs::LogGroup" in template
     assert "RetentionInDays: 30" in template and "log group, 30 days" in block
     assert "StageName: Prod" in template and "stage Prod" in block

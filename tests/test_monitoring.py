@@ -1,0 +1,398 @@
+"""The monitoring option: what template.yaml deploys for it, per option over the full
+matrix (once per distinct template.yaml), the names CloudFormation and SAM give what
+the alarms read, the deploy role's rights to exactly these resources, and the text
+that tells a user what fires, where it goes and what to run first.
+
+That the alarm on the function's own metric reads what the function really emits is
+checked in test_lambda_runtime.py, against the built function run by Lambda's
+runtime client.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import pytest
+import yaml
+from samcli.yamlhelper import yaml_parse
+
+from helpers import baked_project, transformed
+from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
+
+MONITORING_TYPES = {
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::Logs::QueryDefinition",
+}
+# What each alarm watches: (namespace, metric, statistic, period, datapoints to
+# alarm, evaluation periods, comparison, threshold). The duration threshold is
+# checked against the function's Timeout instead.
+AWS_ALARMS = {
+    "function-errors": ("AWS/Lambda", "Errors", "Sum", 60, 1, 1, 0),
+    "function-throttles": ("AWS/Lambda", "Throttles", "Sum", 60, 5, 5, 0),
+    "function-duration": ("AWS/Lambda", "Duration", "p99", 60, 5, 5, None),
+    # AWS's recommended 5XXError alarm (FACTS.md section 9).
+    "api-5xx": ("AWS/ApiGateway", "5XXError", "Average", 60, 3, 3, 0.05),
+    "api-latency": ("AWS/ApiGateway", "Latency", "p99", 60, 5, 5, 2500),
+}
+CUSTOM_ALARM = "unhandled-errors"
+QUERIES = {"errors", "cold-starts", "one-request"}
+PSEUDO = {"AWS::StackName", "AWS::Region", "AWS::AccountId", "AWS::Partition"}
+
+STACK, REGION, ACCOUNT = "my-stack", "eu-west-1", "123456789012"
+NAMES = {
+    "AWS::StackName": STACK,
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Partition": "aws",
+    "ApplicationStackName": STACK,
+}
+
+
+def sub(value) -> str:
+    """A name given as !Sub "...${AWS::StackName}...", resolved for STACK."""
+    (text,) = value.values()
+    return re.sub(r"\$\{([\w:]+)\}", lambda m: NAMES[m[1]], text)
+
+
+class FastLoader(yaml.CSafeLoader):
+    """samcli's yaml_parse gives the same document (test_fast_loader_reads_as_sam),
+    ten times slower: this one reads every distinct template of the matrix."""
+
+
+def intrinsic(loader, suffix: str, node):
+    """!Ref x -> {"Ref": x}; !Sub ... -> {"Fn::Sub": ...}; !GetAtt a.b -> [a, b]."""
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        value = value.split(".", 1) if suffix == "GetAtt" else value
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+FastLoader.add_multi_constructor("!", intrinsic)
+
+
+def read_template(path: Path) -> dict:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=FastLoader)  # noqa: S506
+
+
+def of_type(template: dict, kind: str) -> dict[str, dict]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def alarms(template: dict) -> dict[str, dict]:
+    """Alarm properties by the alarm's name without the stack's prefix."""
+    found = {}
+    for resource in of_type(template, "AWS::CloudWatch::Alarm").values():
+        name = sub(resource["Properties"]["AlarmName"])
+        assert name.startswith(f"{STACK}-"), name
+        found[name.removeprefix(f"{STACK}-")] = resource["Properties"]
+    return found
+
+
+def dashboard_body(template: dict) -> dict:
+    """The dashboard's JSON with every ${...} substituted, as CloudFormation does;
+    each one names a pseudo parameter, a resource or a resource's attribute."""
+    (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+
+    def value(match: re.Match) -> str:
+        name = match[1]
+        if name in PSEUDO:
+            return NAMES[name]
+        assert name.split(".")[0] in template["Resources"], name
+        return f"resolved-{name}"
+
+    return json.loads(re.sub(r"\$\{([\w:.]+)\}", value, body))
+
+
+def check_template(template: dict, answers: dict) -> None:
+    resources = template["Resources"]
+    kinds = {r["Type"] for r in resources.values()}
+    text = json.dumps(template)
+    if not answers["monitoring"]:
+        assert kinds & MONITORING_TYPES == set()
+        assert "AlarmEmail" not in template.get("Parameters", {})
+        assert "HasAlarmEmail" not in template["Conditions"]
+        assert "Alarm" not in text and "Dashboard" not in text
+        return
+
+    # The topic, and the e-mail subscription only when an address is given.
+    (topic,) = of_type(template, "AWS::SNS::Topic").values()
+    assert sub(topic["Properties"]["TopicName"]) == f"{STACK}-alarms"
+    # CloudWatch cannot publish to a topic under alias/aws/sns (FACTS.md section 9).
+    assert "KmsMasterKeyId" not in topic["Properties"]
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    (subscription,) = of_type(template, "AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+
+    found = alarms(template)
+    expected = set(AWS_ALARMS) | ({CUSTOM_ALARM} if answers["metrics"] else set())
+    assert set(found) == expected
+    timeout = resources["HelloWorldFunction"]["Properties"]["Timeout"]
+    stage = resources["HelloApi"]["Properties"]["StageName"]
+    for name, alarm in found.items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+        description = alarm["AlarmDescription"]
+        assert "\n" not in description and description.endswith("."), name
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold", name
+        # A quiet service is not an incident: no data never fires an alarm.
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        if name == CUSTOM_ALARM:
+            continue
+        namespace, metric, statistic, period, m, n, threshold = AWS_ALARMS[name]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric)
+        assert alarm.get("Statistic", alarm.get("ExtendedStatistic")) == statistic
+        assert (alarm["Period"], alarm["DatapointsToAlarm"]) == (period, m), name
+        assert alarm["EvaluationPeriods"] == n, name
+        if name == "function-duration":
+            assert alarm["Threshold"] == 0.8 * timeout * 1000
+        else:
+            assert alarm["Threshold"] == threshold, name
+        # This stack's function, this stack's API and stage (names as
+        # test_names_are_the_ones_cloudformation_gives checks).
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        if namespace == "AWS/Lambda":
+            assert dimensions == {"FunctionName": {"Ref": "HelloWorldFunction"}}
+        else:
+            assert dimensions == {"ApiName": {"Ref": "AWS::StackName"}, "Stage": stage}
+
+    body = dashboard_body(template)
+    widgets = body["widgets"]
+    assert len(widgets) == 6 + 2 * answers["metrics"] + answers["logging"]
+    (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+    assert len(alarm_widget["properties"]["alarms"]) == len(found)
+    metrics = [
+        line
+        for w in widgets
+        if w["type"] == "metric"
+        for line in w["properties"]["metrics"]
+    ]
+    api = ["ApiName", STACK, "Stage", stage]
+    function = ["FunctionName", "resolved-HelloWorldFunction"]
+    for line in metrics:
+        if isinstance(line[0], dict):  # a Metrics Insights query
+            assert answers["metrics"], line
+            continue
+        namespace, _, *dimensions = [p for p in line if not isinstance(p, dict)]
+        assert dimensions == (api if namespace == "AWS/ApiGateway" else function)
+    names = {line[1] for line in metrics if isinstance(line[0], str)}
+    assert names == {
+        "Count",
+        "4XXError",
+        "5XXError",
+        "Latency",
+        "Invocations",
+        "Errors",
+        "Throttles",
+        "Duration",
+        "ConcurrentExecutions",
+    }
+    logs = [w for w in widgets if w["type"] == "log"]
+    assert len(logs) == answers["logging"]
+    for widget in logs:
+        assert "SOURCE 'resolved-HelloWorldLogGroup'" in widget["properties"]["query"]
+
+    queries = of_type(template, "AWS::Logs::QueryDefinition").values()
+    names = {sub(q["Properties"]["Name"]) for q in queries}
+    assert names == ({f"{STACK}/{q}" for q in QUERIES} if answers["logging"] else set())
+    for query in queries:
+        assert query["Properties"]["LogGroupNames"] == [{"Ref": "HelloWorldLogGroup"}]
+
+
+SHAPING = ("monitoring", "metrics", "logging")
+MIXES = [
+    dict(zip(SHAPING, mix, strict=True))
+    for mix in itertools.product((True, False), repeat=len(SHAPING))
+]
+
+
+@pytest.mark.parametrize(
+    "combinations",
+    [pytest.param(quick_matrix(), id="quick")]
+    + [
+        pytest.param(
+            [a for a in full_matrix() if all(a[k] == v for k, v in mix.items())],
+            id="full-" + "-".join(k if v else f"no_{k}" for k, v in mix.items()),
+            marks=pytest.mark.slow,
+        )
+        for mix in MIXES
+    ],
+)
+def test_monitoring_resources_per_option(bake, combinations):
+    """Every combination's template.yaml (the full matrix in eight parts: the mixes
+    of the options that shape these resources), read once per distinct content."""
+    renderings = bake.distinct("template.yaml", combinations)
+    assert sum(len(r.combinations) for r in renderings) == len(combinations)
+    for rendering in renderings:
+        answers = rendering.combinations[0]
+        for other in rendering.combinations:
+            assert [other[k] for k in SHAPING] == [answers[k] for k in SHAPING]
+        check_template(read_template(rendering.path), answers)
+
+
+def test_fast_loader_reads_as_sam(bake):
+    for answers in quick_matrix():
+        path = baked_project(bake, answers) / "template.yaml"
+        assert read_template(path) == yaml_parse(path.read_text(encoding="utf-8"))
+
+
+# A combination per mix of what changes the names CloudFormation resolves: SnapStart
+# (the API calls an alias), tracing (the API's stage settings), metrics, logging.
+NAME_CASES = [
+    {**DEFAULTS, "snapstart": snapstart, "metrics": on, "logging": on, "tracing": on}
+    for snapstart in (False, True)
+    for on in (True, False)
+]
+
+
+@pytest.mark.parametrize(
+    "answers", [pytest.param(a, id=combination_id(a)) for a in NAME_CASES]
+)
+def test_names_are_the_ones_cloudformation_gives(bake, monkeypatch, answers):
+    """After SAM's transform: the REST API has no Name, so API Gateway names it
+    after its OpenAPI title, the stack's name (what ApiName reads); the stage is the
+    one the alarms name; HelloWorldFunction is the function itself (Ref gives its
+    name; FunctionName metrics cover every version and alias)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    path = baked_project(bake, answers) / "template.yaml"
+    resources = transformed(path)["Resources"]
+    (api,) = of_type({"Resources": resources}, "AWS::ApiGateway::RestApi").values()
+    assert "Name" not in api["Properties"]
+    assert api["Properties"]["Body"]["info"]["title"] == {"Ref": "AWS::StackName"}
+    (stage,) = of_type({"Resources": resources}, "AWS::ApiGateway::Stage").values()
+    found = alarms({"Resources": resources})
+    for name in ("api-5xx", "api-latency"):
+        dimensions = {d["Name"]: d["Value"] for d in found[name]["Dimensions"]}
+        assert dimensions["ApiName"] == api["Properties"]["Body"]["info"]["title"]
+        assert dimensions["Stage"] == stage["Properties"]["StageName"]
+    assert resources["HelloWorldFunction"]["Type"] == "AWS::Lambda::Function"
+    for name in ("function-errors", "function-throttles", "function-duration"):
+        (dimension,) = found[name]["Dimensions"]
+        assert dimension == {
+            "Name": "FunctionName",
+            "Value": {"Ref": "HelloWorldFunction"},
+        }
+
+
+def role_statements(project: Path) -> list[dict]:
+    (policy,) = read_template(project / "deploy-role.yaml")["Resources"]["DeployRole"][
+        "Properties"
+    ]["Policies"]
+    return policy["PolicyDocument"]["Statement"]
+
+
+def role_allows(statements: list[dict], action: str, arn: str) -> bool:
+    for statement in statements:
+        actions = statement["Action"]
+        if action not in ([actions] if isinstance(actions, str) else actions):
+            continue
+        resources = statement["Resource"]
+        for resource in resources if isinstance(resources, list) else [resources]:
+            pattern = resource if isinstance(resource, str) else sub(resource)
+            if fnmatchcase(arn, pattern):
+                return True
+    return False
+
+
+ROLE_CASES = [
+    {**DEFAULTS, "monitoring": monitoring, "metrics": metrics, "logging": logging}
+    for monitoring in (True, False)
+    for metrics in (True, False)
+    for logging in (True, False)
+    if monitoring or (metrics and logging)
+]
+
+
+@pytest.mark.parametrize(
+    "answers", [pytest.param(a, id=combination_id(a)) for a in ROLE_CASES]
+)
+def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
+    """The deploy role may change the topic, its subscriptions, each alarm and the
+    dashboard of its own stack (names resolved from template.yaml), none of a
+    sibling stack's (a stack named with this one's name as a prefix)."""
+    project = baked_project(bake, answers)
+    statements = role_statements(project)
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    if not answers["monitoring"]:
+        assert not {a for a in actions if a.startswith(("sns:", "cloudwatch:"))}
+        assert "logs:PutQueryDefinition" not in actions
+        return
+
+    template = read_template(project / "template.yaml")
+    (topic,) = of_type(template, "AWS::SNS::Topic").values()
+    (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    prefix = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
+    topic_arn = prefix + sub(topic["Properties"]["TopicName"])
+    alarm_arns = [
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{STACK}-{name}"
+        for name in alarms(template)
+    ]
+    dashboard_arn = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/" + sub(
+        dashboard["Properties"]["DashboardName"]
+    )
+    owned = {
+        topic_arn: ["sns:CreateTopic", "sns:DeleteTopic", "sns:Subscribe"],
+        f"{topic_arn}:0a1b2c3d-subscription": ["sns:Unsubscribe"],
+        dashboard_arn: ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"],
+        **{
+            arn: ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"]
+            for arn in alarm_arns
+        },
+    }
+    for arn, needed in owned.items():
+        for action in needed:
+            assert role_allows(statements, action, arn), (action, arn)
+        sibling = arn.replace(STACK, f"{STACK}-2", 1)
+        for action in needed:
+            assert not role_allows(statements, action, sibling), (action, sibling)
+    # Exactly these alarms: one resource per alarm of template.yaml.
+    (alarm_statement,) = [s for s in statements if s["Sid"] == "Alarms"]
+    assert sorted(sub(r) for r in alarm_statement["Resource"]) == sorted(alarm_arns)
+    assert ("logs:PutQueryDefinition" in actions) == answers["logging"]
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [pytest.param(a, id=combination_id(a)) for a in ROLE_CASES if a["monitoring"]],
+)
+def test_observe_text_says_what_fires_where_and_what_to_run(bake, answers):
+    project = baked_project(bake, answers)
+    stack = "hello-powertools"  # samconfig.toml's stack_name for the defaults
+    template = read_template(project / "template.yaml")
+    names = [f"{stack}-{name}" for name in alarms(template)]
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    (observe,) = re.findall(r"^## Observe\n(.*?)^## ", readme, re.S | re.M)
+    assert f"`{stack}-alarms`" in observe  # where it goes
+    assert "AlarmEmail=" in observe and "confirmation" in observe  # once, by hand
+    first = f"`{stack}/errors`" if answers["logging"] else "--filter ERROR"
+    assert first in observe  # the first query
+    assert "docs/monitoring.md" in observe
+    page = (project / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    for name in names:  # what fires
+        assert f"`{name}`" in page, name
+    queries = of_type(template, "AWS::Logs::QueryDefinition").values()
+    for query in queries:
+        name = sub(query["Properties"]["Name"]).split("/", 1)[1]
+        assert f"`{name}`" in page, name
