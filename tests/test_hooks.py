@@ -352,7 +352,8 @@ def test_unselected_paths_for_defaults_and_all_off():
 
 
 def test_next_steps_use_the_runtime_and_slug():
-    steps = post_gen.next_steps({**VALID, "runtime": "python3.12"}, windows=False)
+    answers = {**VALID, "runtime": "python3.12", "monitoring": False}
+    steps = post_gen.next_steps(answers, windows=False)
     assert steps.splitlines()[1:] == [
         "  cd hello-powertools",
         "  python3.12 dev.py setup",

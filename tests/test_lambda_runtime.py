@@ -244,7 +244,6 @@ def cases() -> list[Case]:
             "UnhandledErrors",
             route="/hello",
             subsegment="## app.hello",
-            user="unknown",
         ),
         Case(
             "hello_name_fails",
@@ -262,7 +261,6 @@ def cases() -> list[Case]:
             "UnhandledErrors",
             route="/hello/<name>",
             subsegment="## app.hello_name",
-            user="Ann",
         ),
     ]
 
