@@ -16,6 +16,7 @@ from helpers import (
     SamBuilds,
     SharedResults,
     api_event,
+    cache_compiled_templates,
     cfn_lint_templates,
     run_directory,
 )
@@ -37,6 +38,7 @@ def cookiecutter_config(_cookiecutter_config_file) -> Iterator[Path]:
 def bake(cookies_session, tmp_path_factory) -> Renders:
     """bake(answers): the run's one rendering of these answers (a pytest-cookies
     Result), shared by all pytest-xdist workers."""
+    cache_compiled_templates()
     return Renders(cookies_session, run_directory(tmp_path_factory) / "renders")
 
 

@@ -24,6 +24,7 @@ from helpers import (
     run_directory,
     session_answers,
     tool,
+    tree,
     working_copy,
 )
 from matrix import DEFAULTS, POWERTOOLS_VERSION, ROOT, matrix_params, values
@@ -428,3 +429,19 @@ def lint_findings(request, bake, cfn_lint, tmp_path_factory):
 @pytest.mark.parametrize("answers", COMBINATIONS)
 def test_ruff_and_cfn_lint_are_clean(lint_findings, answers):
     assert lint_findings(answers) == []
+
+
+@pytest.mark.parametrize("answers", [DEFAULTS, {**DEFAULTS, "tracing": False}])
+def test_renders_with_cached_templates_equal_the_cookiecutter_cli(
+    bake, tmp_path, answers
+):
+    """The suite's renders keep Jinja's compiled templates between renders
+    (helpers.cache_compiled_templates): what they give is byte for byte what
+    cookiecutter's own CLI, in a process of its own, gives."""
+    words = [f"{key}={value}" for key, value in answers.items()]
+    done = run(
+        [tool("cookiecutter"), str(ROOT), "--no-input", "-o", str(tmp_path), *words]
+    )
+    assert done.returncode == 0, done.stderr
+    (project,) = tmp_path.iterdir()
+    assert tree(project) == tree(baked_project(bake, answers))
