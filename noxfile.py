@@ -141,10 +141,11 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bake(session: nox.Session) -> None:
     """Render a project into .cache/bake/ (cookiecutter `key=value` answers after
-    `--`), then run its own checks there, as its CI does: ruff and its unit tests in
-    an environment of the runtime's Python from its requirements-dev.txt, then
-    sam validate --lint and sam build. The template's CI runs this session for the
-    defaults and for each other option value."""
+    `--`), then run its README's Quick start there with the runtime's Python, as a
+    user and its CI do: `dev.py setup` (its environments from its own pins), then
+    `dev.py check` (ruff, unit tests, sam validate --lint of each template, sam
+    build). The template's CI runs this session for the defaults and for each other
+    option value."""
     sync(session)
     output = CACHE / "bake"
     shutil.rmtree(output, ignore_errors=True)
@@ -153,20 +154,9 @@ def bake(session: nox.Session) -> None:
     (project,) = output.iterdir()
     answers = json.loads((project / ".cookiecutter.json").read_text("utf-8"))
     runtime = answers["cookiecutter"]["runtime"]  # e.g. python3.13, found on PATH
-    env = project / ".venv"
-    uv(session, "venv", "--quiet", "--python-preference", "only-system",
-       "--python", runtime, str(env))  # fmt: skip
-    uv(session, "pip", "install", "--quiet", "--python", str(env / BIN / "python"),
-       "-r", str(project / "requirements-dev.txt"))  # fmt: skip
     with session.chdir(project):
-        for command in (
-            ["ruff", "check", "."],
-            ["ruff", "format", "--check", "."],
-            ["python", "-m", "pytest", "tests/unit", "-q"],
-        ):
-            session.run(str(env / BIN / command[0]), *command[1:], env=environment())
-        run(session, "sam", "validate", "--lint", "--region", "us-east-1")
-        run(session, "sam", "build")
+        for step in ("setup", "check"):
+            session.run(runtime, "dev.py", step, env=environment(), external=True)
     session.log(f"rendered and checked: {project}")
 
 
