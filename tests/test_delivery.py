@@ -275,12 +275,13 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
             assert other["concurrency"]["group"] != job["concurrency"]["group"], name
 
     checkout, _ = step_using(job, "actions/checkout")
+    download, _ = step_using(job, "actions/download-artifact")
     install, _ = step_running(job, "requirements-sam.txt")
     credentials, configure = step_using(job, "aws-actions/configure-aws-credentials")
-    build, _ = step_running(job, "sam build")
     deploy, deploy_step = step_running(job, "sam deploy")
     api, api_step = step_running(job, "describe_stacks")
-    assert checkout < install < credentials < build < deploy < api
+    # The download lands in the checkout, which would clean away an earlier one.
+    assert checkout < download < install < credentials < deploy < api
     assert configure["with"] == {
         "role-to-assume": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
         "aws-region": "${{ vars.AWS_DEPLOY_REGION }}",
@@ -1420,6 +1421,7 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
     parameters: list[str]
     objects: dict[tuple[str, str], list[tuple[str, bytes]]]
     outputs: dict[str, str]
+    uploads: dict[str, dict[int, bytes]]  # multipart uploads under way: their parts
     protocol_version = "HTTP/1.1"
     XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 
@@ -1457,21 +1459,55 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
 
-    def do_PUT(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.headers.get("Content-Encoding", "").startswith("aws-chunked"):
-            body = dechunk(body)
-        bucket, _, key = urlsplit(self.path).path.lstrip("/").partition("/")
+    def put(self, bucket: str, key: str, body: bytes) -> str:
         versions = self.objects.setdefault((bucket, key), [])
         version = f"v{sum(len(v) for v in self.objects.values())}"
         versions.append((version, body))
         self.calls.append(
             {"action": "s3:PutObject", "bucket": bucket, "key": key, "version": version}
         )
+        return version
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding", "").startswith("aws-chunked"):
+            body = dechunk(body)
+        url = urlsplit(self.path)
+        bucket, _, key = url.path.lstrip("/").partition("/")
+        query = parse_qs(url.query)
+        if "uploadId" in query:  # a part of a multipart upload (s3:PutObject in IAM)
+            parts = self.uploads[query["uploadId"][0]]
+            parts[int(query["partNumber"][0])] = body
+            self.answer(200, headers={"ETag": f'"{len(parts)}"'})
+            return
+        version = self.put(bucket, key, body)
         self.answer(200, headers={"ETag": '"0"', "x-amz-version-id": version})
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
+        url = urlsplit(self.path)
+        if url.path != "/":  # S3's multipart upload: a large built function
+            self.rfile.read(length)
+            bucket, _, key = url.path.lstrip("/").partition("/")
+            query = parse_qs(url.query, keep_blank_values=True)
+            if "uploads" in query:
+                upload = f"upload{len(self.uploads)}"
+                self.uploads[upload] = {}
+                body = f"<UploadId>{upload}</UploadId>"
+                action = "InitiateMultipartUploadResult"
+                headers = {}
+            else:
+                parts = self.uploads.pop(query["uploadId"][0])
+                whole = b"".join(parts[n] for n in sorted(parts))
+                headers = {"x-amz-version-id": self.put(bucket, key, whole)}
+                body = '<ETag>"0"</ETag>'
+                action = "CompleteMultipartUploadResult"
+            self.answer(
+                200,
+                f"<{action}><Bucket>{bucket}</Bucket><Key>{key}</Key>{body}</{action}>",
+                {"Content-Type": "application/xml", **headers},
+            )
+            return
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         action = form.pop("Action")
         self.calls.append({"action": f"cloudformation:{action}", **form})
@@ -1524,7 +1560,7 @@ def endpoint():
     handler = type(
         "Handler",
         (RecordingEndpoint,),
-        {"calls": [], "parameters": [], "objects": {}, "outputs": {}},
+        {"calls": [], "parameters": [], "objects": {}, "outputs": {}, "uploads": {}},
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -1572,7 +1608,10 @@ def deploy_step_env(url: str, home: Path, sam_bin: Path) -> dict[str, str]:
     }
 
 
-def run_deploy_step(project: Path, url: str, home: Path):
+def run_deploy_step(project: Path, url: str, home: Path, built: Path):
+    """The deploy step after the download step: `built` (a plain `sam build` of
+    the same answers, as the check job uploads it) lands in .aws-sam/build."""
+    shutil.copytree(built, project / ".aws-sam/build")
     _, step = step_running(deploy_job(project), "sam deploy")
     return bash(
         step["run"], project, deploy_step_env(url, home, Path(tool("sam")).parent)
@@ -1589,7 +1628,7 @@ def change_set_template(calls: list[dict], objects: dict) -> dict:
 
 @pytest.mark.parametrize("answers", SOURCES)
 def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
-    bake, endpoint, tmp_path, answers
+    bake, sam_builds, endpoint, tmp_path, answers
 ):
     """The deploy step's own script, on a stack deployed before: the artifacts go to
     the bucket of AWS_DEPLOY_BUCKET, the template names the object version this run
@@ -1601,7 +1640,7 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
     project = working_copy(bake, answers, tmp_path)
     template = yaml_parse((project / "template.yaml").read_text(encoding="utf-8"))
     recorder.parameters = list(template.get("Parameters", {}))
-    deployed = run_deploy_step(project, url, tmp_path)
+    deployed = run_deploy_step(project, url, tmp_path, sam_builds(answers).parent)
 
     assert deployed.returncode != 0  # the endpoint refuses the change set
     assert "refused by the test's endpoint" in deployed.stderr + deployed.stdout
@@ -1646,7 +1685,7 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
 
 @pytest.mark.parametrize("answers", SOURCES[:1])
 def test_deploy_step_never_deploys_an_object_planted_under_its_key(
-    bake, endpoint, tmp_path, answers
+    bake, sam_builds, endpoint, tmp_path, answers
 ):
     """An object put under an artifact's key after a deploy (the same key: the same
     build) is not what the next deploy runs: the step uploads its build again and
@@ -1654,7 +1693,8 @@ def test_deploy_step_never_deploys_an_object_planted_under_its_key(
     url, recorder = endpoint
     project = working_copy(bake, answers, tmp_path)
     recorder.parameters = ["FunctionPermissionsBoundary", "PowertoolsLayerArn"]
-    done = run_deploy_step(project, url, tmp_path)
+    built = sam_builds(answers).parent
+    done = run_deploy_step(project, url, tmp_path, built)
     assert "refused by the test's endpoint" in done.stderr + done.stdout, done.stderr
     first = change_set_template(recorder.calls, recorder.objects)
     key = first["Resources"]["HelloWorldFunction"]["Properties"]["CodeUri"]["Key"]
@@ -1663,7 +1703,8 @@ def test_deploy_step_never_deploys_an_object_planted_under_its_key(
     for template_key in [k for k in recorder.objects if k[1].endswith(".template")]:
         del recorder.objects[template_key]  # a fresh template upload to read back
 
-    run_deploy_step(project, url, tmp_path)
+    shutil.rmtree(project / ".aws-sam/build")  # the next run's download
+    run_deploy_step(project, url, tmp_path, built)
     again = change_set_template(recorder.calls, recorder.objects)
     code = again["Resources"]["HelloWorldFunction"]["Properties"]["CodeUri"]
     assert code["Key"] == key
