@@ -304,10 +304,12 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
     assert tests["env"] == {"API_URL": "${{ needs.deploy.outputs.api_url }}"}
 
 
-# A command that installs software, in a step's script.
+# A command that installs software, in a step's script. A build is one too: sam build
+# pip-installs requirements.txt without hashes (or runs the Makefile that does).
 INSTALLS = re.compile(
-    r"\b(?:pip3?|pipx|uv|npm|npx|yarn|gem|apt-get|apt|brew|curl|wget)\b"
-    r"|\bpython3? -m (?:pip|ensurepip)\b"
+    r"\b(?:pip3?|pipx|uv|npm|npx|yarn|gem|apt-get|apt|brew|curl|wget|make)\b"
+    r"|\bpython3? -m (?:pip|ensurepip|build)\b"
+    r"|\bsam\s+build\b"
 )
 # The one install the job holding id-token runs: the hashed lock, no resolver.
 LOCKED_INSTALL = re.compile(
@@ -335,6 +337,38 @@ def test_jobs_with_id_token_install_only_the_hashed_lock(bake, answers):
         for step in job["steps"]:
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step
+
+
+BUILT = ".aws-sam/build"
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_deploy_job_deploys_what_a_job_without_id_token_built(bake, answers):
+    """sam build runs where the role's credentials cannot be minted; the deploy job
+    downloads that build and packages its template, never the unbuilt one."""
+    project = baked_project(bake, answers)
+    jobs = load_workflow(project / WORKFLOW)["jobs"]
+    deploy = jobs["deploy"]
+    _, download = step_using(deploy, "actions/download-artifact")
+    assert download["with"]["path"] == BUILT
+    uploads = {}
+    for name in deploy["needs"]:
+        job = jobs[name]
+        for index, step in enumerate(job["steps"]):
+            if step.get("uses", "").startswith("actions/upload-artifact@"):
+                uploads[step["with"]["name"]] = (name, index, step)
+    (builder, upload, upload_step) = uploads[download["with"]["name"]]
+    assert "id-token" not in jobs[builder]["permissions"], builder
+    assert upload_step["with"]["path"] == BUILT
+    assert upload_step["with"]["if-no-files-found"] == "error"
+    # The upload follows the step that builds: dev.py check ends with sam build.
+    build, _ = step_running(jobs[builder], "dev.py check")
+    assert build < upload
+    check = (project / "dev.py").read_text(encoding="utf-8")
+    assert re.search(r'run\(sam, "build"', check)
+    # sam package would fall back to the unbuilt template.yaml without the build.
+    _, package = step_running(deploy, "sam package")
+    assert f"--template-file {BUILT}/template.yaml" in " ".join(package["run"].split())
 
 
 @pytest.mark.parametrize("answers", GITHUB)
@@ -1611,7 +1645,7 @@ def deploy_step_env(url: str, home: Path, sam_bin: Path) -> dict[str, str]:
 def run_deploy_step(project: Path, url: str, home: Path, built: Path):
     """The deploy step after the download step: `built` (a plain `sam build` of
     the same answers, as the check job uploads it) lands in .aws-sam/build."""
-    shutil.copytree(built, project / ".aws-sam/build")
+    shutil.copytree(built, project / BUILT)
     _, step = step_running(deploy_job(project), "sam deploy")
     return bash(
         step["run"], project, deploy_step_env(url, home, Path(tool("sam")).parent)
@@ -1703,7 +1737,7 @@ def test_deploy_step_never_deploys_an_object_planted_under_its_key(
     for template_key in [k for k in recorder.objects if k[1].endswith(".template")]:
         del recorder.objects[template_key]  # a fresh template upload to read back
 
-    shutil.rmtree(project / ".aws-sam/build")  # the next run's download
+    shutil.rmtree(project / BUILT)  # the next run's download
     run_deploy_step(project, url, tmp_path, built)
     again = change_set_template(recorder.calls, recorder.objects)
     code = again["Resources"]["HelloWorldFunction"]["Properties"]["CodeUri"]
