@@ -248,7 +248,7 @@ class Rendering:
 # pytest-cookies renders (cookies_session.bake, with its isolated user config).
 # This layer adds what the plugin cannot do: bake() renders anew on every call, into
 # a directory of one pytest-xdist worker that the plugin deletes when that worker's
-# session ends, while the suite reads each of the 896 combinations from many test
+# session ends, while the suite reads every combination from many test
 # modules in every worker. So each set of answers is baked once per run by whichever
 # worker comes first (once), its project moved out to a directory all workers share,
 # and renderings are grouped by file content (distinct) so that an expensive check

@@ -275,12 +275,13 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
             assert other["concurrency"]["group"] != job["concurrency"]["group"], name
 
     checkout, _ = step_using(job, "actions/checkout")
+    download, _ = step_using(job, "actions/download-artifact")
     install, _ = step_running(job, "requirements-sam.txt")
     credentials, configure = step_using(job, "aws-actions/configure-aws-credentials")
-    build, _ = step_running(job, "sam build")
     deploy, deploy_step = step_running(job, "sam deploy")
     api, api_step = step_running(job, "describe_stacks")
-    assert checkout < install < credentials < build < deploy < api
+    # The download lands in the checkout, which would clean away an earlier one.
+    assert checkout < download < install < credentials < deploy < api
     assert configure["with"] == {
         "role-to-assume": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
         "aws-region": "${{ vars.AWS_DEPLOY_REGION }}",
@@ -303,10 +304,12 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
     assert tests["env"] == {"API_URL": "${{ needs.deploy.outputs.api_url }}"}
 
 
-# A command that installs software, in a step's script.
+# A command that installs software, in a step's script. A build is one too: sam build
+# pip-installs requirements.txt without hashes (or runs the Makefile that does).
 INSTALLS = re.compile(
-    r"\b(?:pip3?|pipx|uv|npm|npx|yarn|gem|apt-get|apt|brew|curl|wget)\b"
-    r"|\bpython3? -m (?:pip|ensurepip)\b"
+    r"\b(?:pip3?|pipx|uv|npm|npx|yarn|gem|apt-get|apt|brew|curl|wget|make)\b"
+    r"|\bpython3? -m (?:pip|ensurepip|build)\b"
+    r"|\bsam\s+build\b"
 )
 # The one install the job holding id-token runs: the hashed lock, no resolver.
 LOCKED_INSTALL = re.compile(
@@ -334,6 +337,38 @@ def test_jobs_with_id_token_install_only_the_hashed_lock(bake, answers):
         for step in job["steps"]:
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step
+
+
+BUILT = ".aws-sam/build"
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_deploy_job_deploys_what_a_job_without_id_token_built(bake, answers):
+    """sam build runs where the role's credentials cannot be minted; the deploy job
+    downloads that build and packages its template, never the unbuilt one."""
+    project = baked_project(bake, answers)
+    jobs = load_workflow(project / WORKFLOW)["jobs"]
+    deploy = jobs["deploy"]
+    _, download = step_using(deploy, "actions/download-artifact")
+    assert download["with"]["path"] == BUILT
+    uploads = {}
+    for name in deploy["needs"]:
+        job = jobs[name]
+        for index, step in enumerate(job["steps"]):
+            if step.get("uses", "").startswith("actions/upload-artifact@"):
+                uploads[step["with"]["name"]] = (name, index, step)
+    (builder, upload, upload_step) = uploads[download["with"]["name"]]
+    assert "id-token" not in jobs[builder]["permissions"], builder
+    assert upload_step["with"]["path"] == BUILT
+    assert upload_step["with"]["if-no-files-found"] == "error"
+    # The upload follows the step that builds: dev.py check ends with sam build.
+    build, _ = step_running(jobs[builder], "dev.py check")
+    assert build < upload
+    check = (project / "dev.py").read_text(encoding="utf-8")
+    assert re.search(r'run\(sam, "build"', check)
+    # sam package would fall back to the unbuilt template.yaml without the build.
+    _, package = step_running(deploy, "sam package")
+    assert f"--template-file {BUILT}/template.yaml" in " ".join(package["run"].split())
 
 
 @pytest.mark.parametrize("answers", GITHUB)
@@ -1420,6 +1455,7 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
     parameters: list[str]
     objects: dict[tuple[str, str], list[tuple[str, bytes]]]
     outputs: dict[str, str]
+    uploads: dict[str, dict[int, bytes]]  # multipart uploads under way: their parts
     protocol_version = "HTTP/1.1"
     XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 
@@ -1457,21 +1493,55 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
 
-    def do_PUT(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.headers.get("Content-Encoding", "").startswith("aws-chunked"):
-            body = dechunk(body)
-        bucket, _, key = urlsplit(self.path).path.lstrip("/").partition("/")
+    def put(self, bucket: str, key: str, body: bytes) -> str:
         versions = self.objects.setdefault((bucket, key), [])
         version = f"v{sum(len(v) for v in self.objects.values())}"
         versions.append((version, body))
         self.calls.append(
             {"action": "s3:PutObject", "bucket": bucket, "key": key, "version": version}
         )
+        return version
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding", "").startswith("aws-chunked"):
+            body = dechunk(body)
+        url = urlsplit(self.path)
+        bucket, _, key = url.path.lstrip("/").partition("/")
+        query = parse_qs(url.query)
+        if "uploadId" in query:  # a part of a multipart upload (s3:PutObject in IAM)
+            parts = self.uploads[query["uploadId"][0]]
+            parts[int(query["partNumber"][0])] = body
+            self.answer(200, headers={"ETag": f'"{len(parts)}"'})
+            return
+        version = self.put(bucket, key, body)
         self.answer(200, headers={"ETag": '"0"', "x-amz-version-id": version})
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
+        url = urlsplit(self.path)
+        if url.path != "/":  # S3's multipart upload: a large built function
+            self.rfile.read(length)
+            bucket, _, key = url.path.lstrip("/").partition("/")
+            query = parse_qs(url.query, keep_blank_values=True)
+            if "uploads" in query:
+                upload = f"upload{len(self.uploads)}"
+                self.uploads[upload] = {}
+                body = f"<UploadId>{upload}</UploadId>"
+                action = "InitiateMultipartUploadResult"
+                headers = {}
+            else:
+                parts = self.uploads.pop(query["uploadId"][0])
+                whole = b"".join(parts[n] for n in sorted(parts))
+                headers = {"x-amz-version-id": self.put(bucket, key, whole)}
+                body = '<ETag>"0"</ETag>'
+                action = "CompleteMultipartUploadResult"
+            self.answer(
+                200,
+                f"<{action}><Bucket>{bucket}</Bucket><Key>{key}</Key>{body}</{action}>",
+                {"Content-Type": "application/xml", **headers},
+            )
+            return
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         action = form.pop("Action")
         self.calls.append({"action": f"cloudformation:{action}", **form})
@@ -1524,7 +1594,7 @@ def endpoint():
     handler = type(
         "Handler",
         (RecordingEndpoint,),
-        {"calls": [], "parameters": [], "objects": {}, "outputs": {}},
+        {"calls": [], "parameters": [], "objects": {}, "outputs": {}, "uploads": {}},
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -1572,7 +1642,10 @@ def deploy_step_env(url: str, home: Path, sam_bin: Path) -> dict[str, str]:
     }
 
 
-def run_deploy_step(project: Path, url: str, home: Path):
+def run_deploy_step(project: Path, url: str, home: Path, built: Path):
+    """The deploy step after the download step: `built` (a plain `sam build` of
+    the same answers, as the check job uploads it) lands in .aws-sam/build."""
+    shutil.copytree(built, project / BUILT)
     _, step = step_running(deploy_job(project), "sam deploy")
     return bash(
         step["run"], project, deploy_step_env(url, home, Path(tool("sam")).parent)
@@ -1589,7 +1662,7 @@ def change_set_template(calls: list[dict], objects: dict) -> dict:
 
 @pytest.mark.parametrize("answers", SOURCES)
 def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
-    bake, endpoint, tmp_path, answers
+    bake, sam_builds, endpoint, tmp_path, answers
 ):
     """The deploy step's own script, on a stack deployed before: the artifacts go to
     the bucket of AWS_DEPLOY_BUCKET, the template names the object version this run
@@ -1601,7 +1674,7 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
     project = working_copy(bake, answers, tmp_path)
     template = yaml_parse((project / "template.yaml").read_text(encoding="utf-8"))
     recorder.parameters = list(template.get("Parameters", {}))
-    deployed = run_deploy_step(project, url, tmp_path)
+    deployed = run_deploy_step(project, url, tmp_path, sam_builds(answers).parent)
 
     assert deployed.returncode != 0  # the endpoint refuses the change set
     assert "refused by the test's endpoint" in deployed.stderr + deployed.stdout
@@ -1646,7 +1719,7 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
 
 @pytest.mark.parametrize("answers", SOURCES[:1])
 def test_deploy_step_never_deploys_an_object_planted_under_its_key(
-    bake, endpoint, tmp_path, answers
+    bake, sam_builds, endpoint, tmp_path, answers
 ):
     """An object put under an artifact's key after a deploy (the same key: the same
     build) is not what the next deploy runs: the step uploads its build again and
@@ -1654,7 +1727,8 @@ def test_deploy_step_never_deploys_an_object_planted_under_its_key(
     url, recorder = endpoint
     project = working_copy(bake, answers, tmp_path)
     recorder.parameters = ["FunctionPermissionsBoundary", "PowertoolsLayerArn"]
-    done = run_deploy_step(project, url, tmp_path)
+    built = sam_builds(answers).parent
+    done = run_deploy_step(project, url, tmp_path, built)
     assert "refused by the test's endpoint" in done.stderr + done.stdout, done.stderr
     first = change_set_template(recorder.calls, recorder.objects)
     key = first["Resources"]["HelloWorldFunction"]["Properties"]["CodeUri"]["Key"]
@@ -1663,7 +1737,8 @@ def test_deploy_step_never_deploys_an_object_planted_under_its_key(
     for template_key in [k for k in recorder.objects if k[1].endswith(".template")]:
         del recorder.objects[template_key]  # a fresh template upload to read back
 
-    run_deploy_step(project, url, tmp_path)
+    shutil.rmtree(project / BUILT)  # the next run's download
+    run_deploy_step(project, url, tmp_path, built)
     again = change_set_template(recorder.calls, recorder.objects)
     code = again["Resources"]["HelloWorldFunction"]["Properties"]["CodeUri"]
     assert code["Key"] == key

@@ -48,8 +48,8 @@ def greeting(name: str) -> dict[str, str]:
 def observe(route: str) -> None:
     """What each route records{{ " in its own X-Ray subsegment" if T else "" }}."""
 {% if T %}
-    # Annotations are indexed and kept with the trace (30 days), searchable and
-    # not deletable: annotate what is not personal data, like the route (README).
+    # Annotations are indexed and kept with the trace (30 days), searchable and not
+    # deletable: annotate what is not personal data, like the route (docs/observe.md).
     tracer.put_annotation(key="Route", value=route)
 {% endif %}
 {% if L %}
