@@ -1660,6 +1660,8 @@ def change_set_template(calls: list[dict], objects: dict) -> dict:
     return yaml_parse(body.decode("utf-8"))
 
 
+# Slow: real sam build, sam package and sam deploy runs (about 30 s).
+@pytest.mark.slow
 @pytest.mark.parametrize("answers", SOURCES)
 def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
     bake, sam_builds, endpoint, tmp_path, answers
@@ -1717,6 +1719,8 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
     assert made <= set(policy_actions(load_role(project)["Resources"]))
 
 
+# Slow: real sam build, sam package and sam deploy runs (about 30 s).
+@pytest.mark.slow
 @pytest.mark.parametrize("answers", SOURCES[:1])
 def test_deploy_step_never_deploys_an_object_planted_under_its_key(
     bake, sam_builds, endpoint, tmp_path, answers
