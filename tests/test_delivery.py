@@ -30,7 +30,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import yaml
 from samcli.yamlhelper import yaml_parse
 
 from helpers import (
@@ -40,7 +39,9 @@ from helpers import (
     checkov,
     digest,
     file_digest,
+    load_cfn,
     load_workflow,
+    load_yaml,
     policy_actions,
     run,
     session_answers,
@@ -71,7 +72,7 @@ DELIVERY_FILES = (".github", ROLE, PAGE, "requirements-sam.in")
 
 
 def load_role(project: Path) -> dict:
-    return yaml_parse((project / ROLE).read_text(encoding="utf-8"))
+    return load_cfn(project / ROLE)
 
 
 def deploy_job(project: Path) -> dict:
@@ -122,7 +123,7 @@ def test_a_long_slug_gives_a_stack_name_the_deploy_role_covers(bake, ci):
         assert name == LONG_SLUG
         return
     assert name == "customer-order-processing"
-    role = yaml_parse((project / "deploy-role.yaml").read_text(encoding="utf-8"))
+    role = load_cfn(project / "deploy-role.yaml")
     parameter = role["Parameters"]["ApplicationStackName"]
     assert parameter["Default"] == name
     assert len(name) <= parameter["MaxLength"] < len(LONG_SLUG)
@@ -545,7 +546,7 @@ def role_parameters(role: dict, given: dict[str, str]) -> dict[str, str]:
 def trust_verdict(role_file: Path, given: dict[str, str] = TRUSTED_REPOSITORY):
     """What the trust policy makes of the deploy job's token and of each hostile
     job's, in both subject formats: a list of what went wrong (empty: as it must)."""
-    role = yaml_parse(role_file.read_text(encoding="utf-8"))
+    role = load_cfn(role_file)
     statement = trust_statement(role)
     parameters = role_parameters(role, given)
     environment = parameters["GitHubEnvironment"]
@@ -832,7 +833,7 @@ def needed_and_granted(project: Path, answers: dict):
         needed |= SAM_DEPLOY_CALLS
         if answers["powertools_source"] == "layer":
             needed.add(LAYER_PARAMETER_READ)
-        document = yaml_parse(role.read_text(encoding="utf-8"))
+        document = load_cfn(role)
         (policy,) = document["Resources"]["DeployRole"]["Properties"]["Policies"]
         statements = policy["PolicyDocument"]["Statement"]
         PERMISSIONS[key] = (
@@ -1077,7 +1078,7 @@ def reach_verdict(role_file: Path) -> list[str]:
     """Every granted action tried on this stack's resources (some must be allowed:
     the check is not vacuous) and on the others' (none may be), and each hostile
     request: what went wrong, if anything."""
-    role = yaml_parse(role_file.read_text(encoding="utf-8"))
+    role = load_cfn(role_file)
     (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
     statements = policy["PolicyDocument"]["Statement"]
     stack = role["Parameters"]["ApplicationStackName"]["Default"]
@@ -1138,7 +1139,7 @@ def test_role_reaches_only_its_stacks_resources(bake, reach_verdicts, answers):
     assert role["Parameters"]["ApplicationStackName"]["Default"] == stack_name(project)
     assert reach_verdicts[file_digest(project / ROLE)] == []
     # What the API is known by: template.yaml tags it with the stack's name.
-    template = yaml_parse((project / "template.yaml").read_text(encoding="utf-8"))
+    template = load_cfn(project / "template.yaml")
     api = template["Resources"]["HelloApi"]["Properties"]
     assert api["Tags"] == {"ApplicationStack": {"Ref": "AWS::StackName"}}
     assert api["PropagateTags"] is True
@@ -1274,7 +1275,7 @@ def test_role_template_passes_checkov(bake, role_templates, role_checkov, answer
 @pytest.mark.parametrize("answers", GITHUB)
 def test_dependabot_updates_every_pin_file_and_action_weekly_grouped(bake, answers):
     project = baked_project(bake, answers)
-    config = yaml.safe_load((project / ".github/dependabot.yml").read_text("utf-8"))
+    config = load_yaml(project / ".github/dependabot.yml")
     updates = {u["package-ecosystem"]: u for u in config["updates"]}
     assert sorted(updates) == ["github-actions", "pip"]
     for update in updates.values():
@@ -1674,7 +1675,7 @@ def test_deploy_step_updates_samconfigs_stack_from_the_bucket(
     allows."""
     url, recorder = endpoint
     project = working_copy(bake, answers, tmp_path)
-    template = yaml_parse((project / "template.yaml").read_text(encoding="utf-8"))
+    template = load_cfn(project / "template.yaml")
     recorder.parameters = list(template.get("Parameters", {}))
     deployed = run_deploy_step(project, url, tmp_path, sam_builds(answers).parent)
 

@@ -31,9 +31,8 @@ from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
-from samcli.yamlhelper import yaml_parse
 
-from helpers import baked_project, post_gen
+from helpers import baked_project, load_cfn, post_gen
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
 
 MAX_LINE = 100
@@ -72,7 +71,7 @@ class Prose:
 
 
 def project_of(root: Path) -> Project:
-    template = yaml_parse((root / "template.yaml").read_text(encoding="utf-8"))
+    template = load_cfn(root / "template.yaml")
     function = template["Resources"]["HelloWorldFunction"]["Properties"]
     return Project(
         settings=frozenset(function["Environment"]["Variables"]),

@@ -13,11 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from samcli.yamlhelper import yaml_parse
 
 from helpers import (
     SharedResults,
     baked_project,
     digest,
+    load_cfn,
+    load_yaml,
     post_gen,
     requirement_lines,
     run,
@@ -27,7 +31,14 @@ from helpers import (
     tree,
     working_copy,
 )
-from matrix import DEFAULTS, POWERTOOLS_VERSION, ROOT, matrix_params, values
+from matrix import (
+    DEFAULTS,
+    POWERTOOLS_VERSION,
+    ROOT,
+    matrix_params,
+    quick_matrix,
+    values,
+)
 
 COMBINATIONS = matrix_params()
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
@@ -445,3 +456,21 @@ def test_renders_with_cached_templates_equal_the_cookiecutter_cli(
     assert done.returncode == 0, done.stderr
     (project,) = tmp_path.iterdir()
     assert tree(project) == tree(baked_project(bake, answers))
+
+
+def test_fast_yaml_reads_as_sam_cli(bake):
+    """The suite reads the rendered YAML with libyaml (helpers.load_cfn, load_yaml):
+    each distinct template, role template and workflow of the quick subset reads as
+    SAM CLI's yaml_parse (templates) and yaml.safe_load (the rest) read it."""
+    checked = 0
+    for relative, fast, reference in (
+        ("template.yaml", load_cfn, yaml_parse),
+        ("deploy-role.yaml", load_cfn, yaml_parse),
+        (".github/workflows/ci.yml", load_yaml, yaml.safe_load),
+        (".pre-commit-config.yaml", load_yaml, yaml.safe_load),
+    ):
+        for rendering in bake.distinct(relative, quick_matrix()):
+            expected = reference(rendering.path.read_text(encoding="utf-8"))
+            assert fast(rendering.path) == expected, rendering.path
+            checked += 1
+    assert checked > 4

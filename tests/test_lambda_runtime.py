@@ -35,7 +35,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from samcli.yamlhelper import yaml_parse
 
 from bench.layout import LAYER_REMOVES
 from helpers import (
@@ -45,6 +44,7 @@ from helpers import (
     environment_variables,
     function_properties,
     layer_stand_in,
+    load_cfn,
     once,
     pip_install,
     require_interpreter,
@@ -933,7 +933,7 @@ def test_monitoring_reads_what_the_function_emits(
 ):
     run = lambda_runs(answers)
     template_path = sam_builds(answers).parents[2] / "template.yaml"
-    resources = yaml_parse(template_path.read_text(encoding="utf-8"))["Resources"]
+    resources = load_cfn(template_path)["Resources"]
     alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     queries = [
         metric["Expression"]

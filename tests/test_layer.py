@@ -26,9 +26,8 @@ from samcli.lib.providers.provider import LayerVersion
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.layers.layer_downloader import LayerDownloader
-from samcli.yamlhelper import yaml_parse
 
-from helpers import FUNCTION, REGION, baked_project
+from helpers import FUNCTION, REGION, baked_project, load_cfn
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -96,9 +95,7 @@ def local_layers(project, overrides: dict | None) -> list[LayerVersion]:
 
 @pytest.mark.parametrize("answers", LAYER)
 def test_layer_is_the_pinned_ssm_parameter(bake, answers):
-    template = yaml_parse(
-        (baked_project(bake, answers) / "template.yaml").read_text(encoding="utf-8")
-    )
+    template = load_cfn(baked_project(bake, answers) / "template.yaml")
     # Beside FunctionPermissionsBoundary (tests/test_delivery.py) and, with
     # monitoring, AlarmEmail (tests/test_monitoring.py).
     alarm_email = {"AlarmEmail"} if answers["monitoring"] else set()
@@ -224,6 +221,6 @@ def test_pip_build_has_nothing_of_the_layer(bake, answers):
             text = path.read_text(encoding="utf-8")
             for trace in (PARAMETER, "/aws/service/powertools", "Layers:"):
                 assert trace not in text, f"{trace} in {path.name}"
-    template = yaml_parse((project / "template.yaml").read_text("utf-8"))
+    template = load_cfn(project / "template.yaml")
     assert PARAMETER not in template["Parameters"]
     assert local_layers(project, None) == []

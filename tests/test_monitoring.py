@@ -17,10 +17,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
-import yaml
-from samcli.yamlhelper import yaml_parse
 
-from helpers import baked_project, transformed
+from helpers import baked_project, load_cfn, transformed
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
 
 MONITORING_TYPES = {
@@ -59,30 +57,6 @@ def sub(value) -> str:
     """A name given as !Sub "...${AWS::StackName}...", resolved for STACK."""
     (text,) = value.values()
     return re.sub(r"\$\{([\w:]+)\}", lambda m: NAMES[m[1]], text)
-
-
-class FastLoader(yaml.CSafeLoader):
-    """samcli's yaml_parse gives the same document (test_fast_loader_reads_as_sam),
-    ten times slower: this one reads every distinct template of the matrix."""
-
-
-def intrinsic(loader, suffix: str, node):
-    """!Ref x -> {"Ref": x}; !Sub ... -> {"Fn::Sub": ...}; !GetAtt a.b -> [a, b]."""
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        value = value.split(".", 1) if suffix == "GetAtt" else value
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-FastLoader.add_multi_constructor("!", intrinsic)
-
-
-def read_template(path: Path) -> dict:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=FastLoader)  # noqa: S506
 
 
 def of_type(template: dict, kind: str) -> dict[str, dict]:
@@ -245,13 +219,7 @@ def test_monitoring_resources_per_option(bake, combinations):
         answers = rendering.combinations[0]
         for other in rendering.combinations:
             assert [other[k] for k in SHAPING] == [answers[k] for k in SHAPING]
-        check_template(read_template(rendering.path), answers)
-
-
-def test_fast_loader_reads_as_sam(bake):
-    for answers in quick_matrix():
-        path = baked_project(bake, answers) / "template.yaml"
-        assert read_template(path) == yaml_parse(path.read_text(encoding="utf-8"))
+        check_template(load_cfn(rendering.path), answers)
 
 
 # A combination per mix of what changes the names CloudFormation resolves: SnapStart
@@ -293,7 +261,7 @@ def test_names_are_the_ones_cloudformation_gives(bake, monkeypatch, answers):
 
 
 def role_statements(project: Path) -> list[dict]:
-    (policy,) = read_template(project / "deploy-role.yaml")["Resources"]["DeployRole"][
+    (policy,) = load_cfn(project / "deploy-role.yaml")["Resources"]["DeployRole"][
         "Properties"
     ]["Policies"]
     return policy["PolicyDocument"]["Statement"]
@@ -340,7 +308,7 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
         assert "logs:PutQueryDefinition" not in actions
         return
 
-    template = read_template(project / "template.yaml")
+    template = load_cfn(project / "template.yaml")
     (topic,) = of_type(template, "AWS::SNS::Topic").values()
     (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
     prefix = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
@@ -380,7 +348,7 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
 def test_observe_text_says_what_fires_where_and_what_to_run(bake, answers):
     project = baked_project(bake, answers)
     stack = "hello-powertools"  # samconfig.toml's stack_name for the defaults
-    template = read_template(project / "template.yaml")
+    template = load_cfn(project / "template.yaml")
     names = [f"{stack}-{name}" for name in alarms(template)]
     readme = (project / "README.md").read_text(encoding="utf-8")
     (observe,) = re.findall(r"^## Observe\n(.*?)^## ", readme, re.S | re.M)
