@@ -18,7 +18,10 @@ from helpers import (
     api_event,
     cache_compiled_templates,
     cfn_lint_templates,
+    checkov,
+    isolated_tool,
     run_directory,
+    worker_count,
 )
 
 
@@ -49,6 +52,16 @@ def cfn_lint(tmp_path_factory) -> SharedResults:
     cfn_lint.prefetch(templates) lints a batch, shared out between the workers."""
     directory = run_directory(tmp_path_factory) / "cfn-lint"
     return SharedResults(directory, cfn_lint_templates)
+
+
+@pytest.fixture(scope="session")
+def checkov_scan(tmp_path_factory) -> SharedResults:
+    """checkov_scan(template) -> checkov's checks of it, computed once per distinct
+    template in the run; checkov_scan.prefetch(templates) scans a batch in one
+    checkov process per worker (each process takes about 5 s to start)."""
+    isolated_tool("checkov")  # skips (locally) or fails (CI) before any work
+    directory = run_directory(tmp_path_factory) / "checkov"
+    return SharedResults(directory, checkov, chunks=worker_count())
 
 
 @pytest.fixture(scope="session")

@@ -95,6 +95,11 @@ def isolated_tool(name: str) -> str:
 Make = Callable[[Path], None]
 
 
+def worker_count() -> int:
+    """How many processes run this run's tests (pytest-xdist workers, or one)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
 def run_directory(tmp_path_factory) -> Path:
     """The pytest-xdist recipe: workers' base temporary directories share a parent
     that is new for each run; without xdist, the run's own base directory."""

@@ -35,8 +35,6 @@ from samcli.yamlhelper import yaml_parse
 from helpers import (
     assert_nothing_unjustified,
     baked_project,
-    cfn_lint_templates,
-    checkov,
     digest,
     file_digest,
     load_cfn,
@@ -1240,33 +1238,27 @@ def test_role_reads_exactly_this_layer(bake, answers):
 
 
 @pytest.fixture(scope="session")
-def role_templates(request, bake) -> dict[str, Path]:
-    combinations = session_answers(request, "role_templates")
-    return {r.digest: r.path for r in bake.distinct(ROLE, combinations)}
-
-
-@pytest.fixture(scope="session")
-def role_cfn_lint(role_templates) -> dict[str, list[str]]:
-    """cfn-lint as `sam validate --lint` runs it, once per distinct role template."""
-    return cfn_lint_templates(role_templates)
-
-
-@pytest.fixture(scope="session")
-def role_checkov(role_templates) -> dict[str, dict[str, list[dict]]]:
-    """checkov as test_template_security runs it, once per distinct role template."""
-    return checkov(role_templates)
+def role_linted(request, bake, cfn_lint, checkov_scan) -> None:
+    """cfn-lint and checkov on every distinct role template of the selected tests,
+    in batches the workers share out. The results are cfn_lint(path) and
+    checkov_scan(path), shared with the checks of template.yaml."""
+    roles = [
+        r.path for r in bake.distinct(ROLE, session_answers(request, "role_linted"))
+    ]
+    cfn_lint.prefetch(roles)
+    checkov_scan.prefetch(roles)
 
 
 @pytest.mark.parametrize("answers", GITHUB)
-def test_role_template_passes_cfn_lint(bake, role_templates, role_cfn_lint, answers):
-    assert role_cfn_lint[file_digest(baked_project(bake, answers) / ROLE)] == []
+def test_role_template_passes_cfn_lint(bake, role_linted, cfn_lint, answers):
+    """cfn-lint as `sam validate --lint` runs it."""
+    assert cfn_lint(baked_project(bake, answers) / ROLE) == []
 
 
 @pytest.mark.parametrize("answers", GITHUB)
-def test_role_template_passes_checkov(bake, role_templates, role_checkov, answers):
-    assert_nothing_unjustified(
-        role_checkov[file_digest(baked_project(bake, answers) / ROLE)]
-    )
+def test_role_template_passes_checkov(bake, role_linted, checkov_scan, answers):
+    """checkov as test_template_security runs it."""
+    assert_nothing_unjustified(checkov_scan(baked_project(bake, answers) / ROLE))
 
 
 # --- Dependabot ---

@@ -11,13 +11,9 @@ from __future__ import annotations
 import pytest
 
 from helpers import (
-    SharedResults,
     assert_nothing_unjustified,
     baked_project,
-    checkov,
-    isolated_tool,
     policy_actions,
-    run_directory,
     session_answers,
     transformed,
 )
@@ -27,16 +23,14 @@ COMBINATIONS = matrix_params()
 
 
 @pytest.fixture(scope="session")
-def checkov_results(request, bake, tmp_path_factory):
+def checkov_results(request, bake, checkov_scan):
     """results(answers): checkov's checks of that rendering's template.yaml. checkov
     runs once per distinct template of this run's security tests, in batches the
     workers share out."""
-    isolated_tool("checkov")  # skips (locally) or fails (CI) before any work
     rendered = bake.render_all(session_answers(request, "checkov_results"))
     assert all(r.project_path for r in rendered), "a combination failed to render"
-    results = SharedResults(run_directory(tmp_path_factory) / "checkov", checkov)
-    results.prefetch(r.project_path / "template.yaml" for r in rendered)
-    return lambda answers: results(baked_project(bake, answers) / "template.yaml")
+    checkov_scan.prefetch(r.project_path / "template.yaml" for r in rendered)
+    return lambda answers: checkov_scan(baked_project(bake, answers) / "template.yaml")
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
