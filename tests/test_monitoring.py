@@ -189,6 +189,12 @@ def check_template(template: dict, answers: dict) -> None:
     assert names == ({f"{STACK}/{q}" for q in QUERIES} if answers["logging"] else set())
     for query in queries:
         assert query["Properties"]["LogGroupNames"] == [{"Ref": "HelloWorldLogGroup"}]
+        if sub(query["Properties"]["Name"]).endswith("/cold-starts"):
+            # What a cold start's REPORT line has (Lambda's SnapStart guide): a
+            # restored environment reports "Restore Duration", no init duration.
+            text = query["Properties"]["QueryString"]
+            restore = "parse @message /Restore Duration: " in text
+            assert restore == answers["snapstart"] != ("@initDuration" in text)
 
 
 SHAPING = ("monitoring", "metrics", "logging")
@@ -358,8 +364,15 @@ def test_observe_text_says_what_fires_where_and_what_to_run(bake, answers):
     assert first in observe  # the first query
     assert "docs/monitoring.md" in observe
     page = (project / "docs" / "monitoring.md").read_text(encoding="utf-8")
-    for name in names:  # what fires
-        assert f"`{name}`" in page, name
+    # What fires: the page's table has a row per alarm, stating its threshold
+    # and periods as template.yaml sets them.
+    rows = dict(re.findall(r"^\| `([\w-]+)` \|(.*)$", page, re.M))
+    assert sorted(rows) == sorted(names)
+    for name, alarm in alarms(template).items():
+        row = rows[f"{stack}-{name}"]
+        assert f"> {alarm['Threshold']:g}" in row, (name, row)
+        periods = alarm["EvaluationPeriods"]
+        assert ("in a minute" if periods == 1 else f"{periods} minutes") in row, name
     queries = of_type(template, "AWS::Logs::QueryDefinition").values()
     for query in queries:
         name = sub(query["Properties"]["Name"]).split("/", 1)[1]

@@ -11,6 +11,7 @@ short, and every docs/ link resolves in every combination.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -123,13 +124,16 @@ def test_readme_and_app_of_the_defaults_are_short(bake):
     assert len(app.splitlines()) <= APP_LINES
 
 
-def markdown_links(text: str) -> list[str]:
+@functools.cache
+def markdown_links(text: str) -> tuple[str, ...]:
+    """The link targets of a Markdown text (each distinct docs/ page is parsed
+    once per process: the matrix repeats them)."""
     found = []
     for token in MARKDOWN.parse(text):
         for child in token.children or []:
             if child.type == "link_open":
                 found.append(child.attrs["href"])
-    return found
+    return tuple(found)
 
 
 @pytest.mark.parametrize("answers", matrix_params())
