@@ -264,10 +264,10 @@ def cache_compiled_templates() -> None:
     """Make cookiecutter's environment (utils.create_env_with_context) keep what
     Jinja compiles for the rest of this process: each file, file name, answer and
     hook script of the template is compiled once per process, not once per render
-    (a third of a render's time). The key is the source with every setting of the
-    environment that changes what it compiles to (Jinja's lexer is cached by its
-    settings), so a changed file is compiled again; test_generation checks that a
-    render made this way is byte for byte the cookiecutter CLI's."""
+    (half of an uncached render's time). The key is the source with every setting
+    of the environment that changes what it compiles to (Jinja's lexer is cached by
+    its settings), so a changed file is compiled again; test_generation checks that
+    a render made this way is byte for byte the cookiecutter CLI's."""
     import cookiecutter.utils
 
     strict = cookiecutter.utils.StrictEnvironment
