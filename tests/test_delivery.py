@@ -121,7 +121,7 @@ def test_a_long_slug_gives_a_stack_name_the_deploy_role_covers(bake, ci):
         assert name == LONG_SLUG
         return
     assert name == "customer-order-processing"
-    role = load_cfn(project / "deploy-role.yaml")
+    role = load_role(project)
     parameter = role["Parameters"]["ApplicationStackName"]
     assert parameter["Default"] == name
     assert len(name) <= parameter["MaxLength"] < len(LONG_SLUG)
@@ -1238,27 +1238,34 @@ def test_role_reads_exactly_this_layer(bake, answers):
 
 
 @pytest.fixture(scope="session")
-def role_linted(request, bake, cfn_lint, checkov_scan) -> None:
-    """cfn-lint and checkov on every distinct role template of the selected tests,
-    in batches the workers share out. The results are cfn_lint(path) and
-    checkov_scan(path), shared with the checks of template.yaml."""
-    roles = [
-        r.path for r in bake.distinct(ROLE, session_answers(request, "role_linted"))
-    ]
-    cfn_lint.prefetch(roles)
-    checkov_scan.prefetch(roles)
+def role_templates(request, bake) -> list[Path]:
+    combinations = session_answers(request, "role_templates")
+    return [rendering.path for rendering in bake.distinct(ROLE, combinations)]
+
+
+@pytest.fixture(scope="session")
+def role_cfn_lint(role_templates, cfn_lint):
+    """cfn-lint as `sam validate --lint` runs it, once per distinct role template in
+    batches the workers share out (the run's results, as for template.yaml)."""
+    cfn_lint.prefetch(role_templates)
+    return cfn_lint
+
+
+@pytest.fixture(scope="session")
+def role_checkov(role_templates, checkov_scan):
+    """checkov as test_template_security runs it, likewise."""
+    checkov_scan.prefetch(role_templates)
+    return checkov_scan
 
 
 @pytest.mark.parametrize("answers", GITHUB)
-def test_role_template_passes_cfn_lint(bake, role_linted, cfn_lint, answers):
-    """cfn-lint as `sam validate --lint` runs it."""
-    assert cfn_lint(baked_project(bake, answers) / ROLE) == []
+def test_role_template_passes_cfn_lint(bake, role_cfn_lint, answers):
+    assert role_cfn_lint(baked_project(bake, answers) / ROLE) == []
 
 
 @pytest.mark.parametrize("answers", GITHUB)
-def test_role_template_passes_checkov(bake, role_linted, checkov_scan, answers):
-    """checkov as test_template_security runs it."""
-    assert_nothing_unjustified(checkov_scan(baked_project(bake, answers) / ROLE))
+def test_role_template_passes_checkov(bake, role_checkov, answers):
+    assert_nothing_unjustified(role_checkov(baked_project(bake, answers) / ROLE))
 
 
 # --- Dependabot ---
