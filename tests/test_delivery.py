@@ -260,7 +260,13 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
         assert condition(run_contexts(*contexts)) is deploys, run_kind
 
     assert workflow["permissions"] == {}
-    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    # actions: read lets the download find the build job's upload through GitHub's
+    # REST API, from a re-run too (test_rollback_redeploys_a_build_as_old_as_promised).
+    assert job["permissions"] == {
+        "actions": "read",
+        "contents": "read",
+        "id-token": "write",
+    }
     for name, other in jobs.items():
         if name != "deploy":
             assert "id-token" not in other["permissions"], name
@@ -304,71 +310,305 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
     assert tests["env"] == {"API_URL": "${{ needs.deploy.outputs.api_url }}"}
 
 
+# --- the job graph: what reaches the job holding id-token ---
+#
+# Any step of a job holding `id-token: write` can mint the deploy role's credentials,
+# and so can any code that wrote a file that job runs or deploys. A job's files
+# reach another through an artifact it uploads or a cache it saves; an artifact
+# downloaded by name may have been uploaded by any job of the run (every job holds
+# the run's artifact token: a dependency that runs in one can upload under any name),
+# one downloaded by the id a job's output gives comes from that job only.
+
 # A command that installs software, in a step's script. A build is one too: sam build
-# pip-installs requirements.txt without hashes (or runs the Makefile that does).
+# pip-installs requirements.txt (or runs the Makefile that does).
 INSTALLS = re.compile(
     r"\b(?:pip3?|pipx|uv|npm|npx|yarn|gem|apt-get|apt|brew|curl|wget|make)\b"
     r"|\bpython3? -m (?:pip|ensurepip|build)\b"
     r"|\bsam\s+build\b"
 )
-# The one install the job holding id-token runs: the hashed lock, no resolver.
+# The one install allowed: the hashed lock, every file checked, no resolver.
 LOCKED_INSTALL = re.compile(
     r'^"\$RUNNER_TEMP/sam/bin/python" -m pip install --require-hashes --no-deps'
-    r" -r requirements-sam\.txt$"
+    r" -r (?P<lock>requirements-sam\.txt)$"
 )
+# sam build's own downloads of the function's requirements: the documented residue
+# (docs/dependencies.md, from aws-lambda-builders' python_pip/packager.py), allowed in
+# a job that holds no id-token.
+BUILD = re.compile(r"^sam build$")
+# The repository's tests, linters and checkers, or what runs them.
+CHECKS = re.compile(
+    r"\b(?:pytest|ruff|pre-commit|mypy|pylint|flake8|black|nox|tox|cfn-lint"
+    r"|checkov|zizmor|check-jsonschema|dev\.py)\b|\bsam\s+validate\b"
+)
+# Actions that keep files between jobs: artifacts, and caches (which outlive a run:
+# a cache saved by any workflow of the repository may be restored here).
+ARTIFACT_UPLOAD, ARTIFACT_DOWNLOAD = (
+    "actions/upload-artifact",
+    "actions/download-artifact",
+)
+CACHING_ACTIONS = ("actions/cache",)
+OUTPUT = re.compile(r"^\$\{\{ needs\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
+STEP_OUTPUT = re.compile(r"^\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
+
+
+def action(step: dict) -> str:
+    return step.get("uses", "").split("@")[0]
+
+
+def uses_cache(step: dict) -> bool:
+    """A cache restored or saved: actions/cache, or a setup action's `cache` input."""
+    return action(step).startswith(CACHING_ACTIONS) or bool(
+        step.get("with", {}).get("cache")
+    )
+
+
+def feeders(jobs: dict, name: str) -> tuple[set[str], list[str]]:
+    """The jobs whose files reach job `name` directly, and what makes that unsafe
+    beyond them (a cache, a name any job can upload under, another run's files)."""
+    found, unsafe = set(), []
+    for step in jobs[name]["steps"]:
+        if uses_cache(step):
+            unsafe.append(f"{name}: a cache, which any job of any run may have saved")
+        if action(step) != ARTIFACT_DOWNLOAD:
+            continue
+        given = step.get("with", {})
+        if given.get("run-id", "${{ github.run_id }}") != "${{ github.run_id }}":
+            unsafe.append(f"{name}: an artifact of another run")
+        ids = OUTPUT.match(given.get("artifact-ids", ""))
+        if not ids:
+            unsafe.append(f"{name}: an artifact by name, which any job may upload")
+            found |= set(jobs)
+            continue
+        producer, output = ids.groups()
+        assert producer in jobs[name].get("needs", []), (name, producer)
+        step_id, step_output = STEP_OUTPUT.match(
+            jobs[producer]["outputs"][output]
+        ).groups()
+        (upload,) = [s for s in jobs[producer]["steps"] if s.get("id") == step_id]
+        assert (action(upload), step_output) == (ARTIFACT_UPLOAD, "artifact-id")
+        found.add(producer)
+    return found, unsafe
+
+
+def reaching(jobs: dict, name: str) -> tuple[set[str], list[str]]:
+    """Every job whose files reach job `name`, directly or through other jobs."""
+    seen, unsafe, todo = set(), [], [name]
+    while todo:
+        found, problems = feeders(jobs, todo.pop())
+        unsafe += problems
+        todo += sorted(found - seen - {name})
+        seen |= found - {name}
+    return seen, unsafe
+
+
+def job_graph_verdict(workflow: dict, project: Path) -> list[str]:
+    """For each job holding id-token, every job whose files reach it (and itself):
+    what it installs that is not a fully hashed lock, and the checks it runs."""
+    jobs = workflow["jobs"]
+    holders = [n for n, j in jobs.items() if j["permissions"].get("id-token")]
+    assert holders, "no job holds id-token"
+    wrong = []
+    for holder in holders:
+        reached, unsafe = reaching(jobs, holder)
+        wrong += unsafe
+        for name in sorted({holder, *reached}):
+            for step in jobs[name]["steps"]:
+                for line in (x.strip() for x in step.get("run", "").splitlines()):
+                    if CHECKS.search(line):
+                        wrong.append(f"{name} runs checks: {line}")
+                    if not INSTALLS.search(line):
+                        continue
+                    locked = LOCKED_INSTALL.match(line)
+                    if locked:
+                        if not fully_hashed(project / locked["lock"]):
+                            wrong.append(f"{name}: {locked['lock']} is not all hashed")
+                    elif not (BUILD.match(line) and name != holder):
+                        wrong.append(f"{name} installs: {line}")
+    return wrong
+
+
+def fully_hashed(lock: Path) -> bool:
+    text = lock.read_text(encoding="utf-8")
+    requirements = [x for x in text.splitlines() if x and not x.startswith(("#", " "))]
+    return len(lock_pins(text)) == len(requirements) > 0
 
 
 @pytest.mark.parametrize("answers", GITHUB)
-def test_jobs_with_id_token_install_only_the_hashed_lock(bake, answers):
-    """Any step of a job holding `id-token: write` can mint the role's credentials:
-    each install there is the hash-checked lock; actions are pinned to commits."""
+def test_only_hash_locked_code_reaches_the_job_holding_id_token(bake, answers):
+    """The deploy job's files come from the build job, which installs the hashed SAM
+    CLI lock and runs sam build, nothing else; the tests and linters run in the
+    check job, whose files reach no deploy, and which still gates it (needs)."""
     project = baked_project(bake, answers)
-    for name, job in load_workflow(project / WORKFLOW)["jobs"].items():
-        if job["permissions"].get("id-token") != "write":
-            continue
-        installs = [
-            line.strip()
-            for step in job["steps"]
-            for line in step.get("run", "").splitlines()
-            if INSTALLS.search(line)
-        ]
-        assert installs, name  # not vacuous: the job does install the SAM CLI
-        assert [x for x in installs if not LOCKED_INSTALL.match(x)] == [], name
-        for step in job["steps"]:
-            if "uses" in step:
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step
+    workflow = load_workflow(project / WORKFLOW)
+    jobs = workflow["jobs"]
+    assert job_graph_verdict(workflow, project) == []
+    reached, _ = reaching(jobs, "deploy")
+    assert reached == {"build"}  # not vacuous: the build reaches the deploy
+    # The checks CI runs are dev.py check's (test_quick_start.py runs it), in a job
+    # the deploy needs and whose files never reach it.
+    (checker,) = [n for n, j in jobs.items() if "dev.py check" in json.dumps(j)]
+    assert checker in jobs["deploy"]["needs"] and checker not in reached
+    _, build = step_running(jobs["build"], "sam build")
+    assert BUILD.match(build["run"].strip())
+    # sam build's own downloads, the residue, are written down for the user.
+    residue = (project / "docs/dependencies.md").read_text(encoding="utf-8")
+    assert "## What `sam build` downloads" in residue and "`build` job" in residue
+    if answers["build_method"] == "pip":
+        assert "python_pip/packager.py" in residue
+    # The build runs where the deploy would, and only there.
+    assert jobs["build"]["if"] == jobs["deploy"]["if"]
+    # What is built is what is deployed: sam package would otherwise fall back to the
+    # unbuilt template.yaml.
+    _, download = step_using(jobs["deploy"], ARTIFACT_DOWNLOAD)
+    (upload,) = [s for s in jobs["build"]["steps"] if action(s) == ARTIFACT_UPLOAD]
+    assert download["with"]["path"] == upload["with"]["path"] == BUILT
+    assert upload["with"]["if-no-files-found"] == "error"
+    _, package = step_running(jobs["deploy"], "sam package")
+    assert f"--template-file {BUILT}/template.yaml" in " ".join(package["run"].split())
 
 
 BUILT = ".aws-sam/build"
+# The workflow as it was before the build job (issue 24): the check job uploaded its
+# build, the deploy job downloaded it by name.
+OLD_GRAPH = {
+    "jobs": {
+        "check": {
+            "permissions": {"contents": "read"},
+            "steps": [
+                {"run": "python3.13 dev.py setup"},
+                {"run": "python3.13 dev.py check"},
+                {"uses": f"{ARTIFACT_UPLOAD}@x", "with": {"name": "sam-build"}},
+            ],
+        },
+        "deploy": {
+            "needs": ["check"],
+            "permissions": {"contents": "read", "id-token": "write"},
+            "steps": [
+                {"uses": f"{ARTIFACT_DOWNLOAD}@x", "with": {"name": "sam-build"}},
+                {"uses": "actions/setup-python@x", "with": {"cache": "pip"}},
+            ],
+        },
+    }
+}
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_deploy_job_deploys_what_a_job_without_id_token_built(bake, answers):
-    """sam build runs where the role's credentials cannot be minted; the deploy job
-    downloads that build and packages its template, never the unbuilt one."""
+def test_the_job_graph_check_sees_tested_code_reach_the_deploy(tmp_path):
+    """Not vacuous: the check job's build reaching the deploy by name, and a cache,
+    are what it reports."""
+    wrong = job_graph_verdict(OLD_GRAPH, tmp_path)
+    assert "deploy: an artifact by name, which any job may upload" in wrong
+    assert "deploy: a cache, which any job of any run may have saved" in wrong
+    assert "check runs checks: python3.13 dev.py check" in wrong
+
+
+# --- rolling back: the deploy job of an older run, re-run ---
+
+# GitHub Docs, "Re-running workflows and jobs": a job can be re-run up to 30 days
+# after its run; GitHub re-runs the jobs that depend on it as well, and the jobs it
+# does not re-run keep their outputs. An artifact uploaded by an earlier attempt of
+# the run is found through GitHub's REST API (download-artifact with github-token and
+# run-id: its action.yml), not reliably through the run attempt's own artifact
+# service (actions/download-artifact issue 486). upload-artifact's action.yml: an
+# upload is kept `retention-days`, at most 90 unless the repository's settings say
+# otherwise.
+RERUN_DAYS = 30
+RETENTION_DEFAULT_DAYS = 90
+FAKE_GH_RUNS = """#!{python}
+# gh run list|view|rerun, answered for one run of the workflow's jobs (the real jq
+# filters --jq, as gh does); each call recorded for the test.
+import json, subprocess, sys
+args = sys.argv[1:]
+with open({calls!r}, "a", encoding="utf-8") as calls:
+    calls.write(json.dumps(args) + "\\n")
+if args[:2] == ["run", "view"]:
+    assert args[2] == "4242" and args[3:5] == ["--json", "jobs"], args
+    jq = args[args.index("--jq") + 1]
+    sys.exit(subprocess.run(["jq", "-r", jq], input={jobs!r}, text=True).returncode)
+"""
+
+
+def dependents(jobs: dict, name: str) -> set[str]:
+    """The jobs that need `name`, directly or through others."""
+    found = {name}
+    while True:
+        more = {n for n, j in jobs.items() if set(j.get("needs", [])) & found} - found
+        if not more:
+            return found - {name}
+        found |= more
+
+
+def rerun_problems(workflow: dict, job: str, age_days: int) -> list[str]:
+    """What fails when `job` of a run `age_days` old is re-run, as GitHub re-runs it
+    (above): its downloads must find what the jobs not re-run uploaded."""
+    if age_days > RERUN_DAYS:
+        return [f"a run {age_days} days old cannot be re-run"]
+    jobs = workflow["jobs"]
+    rerun = {job} | dependents(jobs, job)
+    problems = []
+    for name in sorted(rerun):
+        for step in jobs[name]["steps"]:
+            if action(step) != ARTIFACT_DOWNLOAD:
+                continue
+            given = step["with"]
+            producer = OUTPUT.match(given.get("artifact-ids", ""))
+            if producer is None:
+                problems.append(f"{name} downloads by name: not only its build")
+                continue
+            if producer[1] in rerun:
+                continue  # uploaded again in this attempt
+            if "github-token" not in given:
+                problems.append(f"{name}: an earlier attempt's upload, not through API")
+            output = jobs[producer[1]]["outputs"][producer[2]]
+            step_id = STEP_OUTPUT.match(output)[1]
+            (upload,) = [
+                s for s in jobs[producer[1]]["steps"] if s.get("id") == step_id
+            ]
+            kept = int(upload["with"].get("retention-days", RETENTION_DEFAULT_DAYS))
+            if kept < age_days:
+                problems.append(f"{name}: {producer[1]}'s upload is kept {kept} days")
+    return problems
+
+
+@pytest.mark.parametrize("answers", GITHUB[:1])
+def test_rollback_redeploys_a_build_as_old_as_promised(bake, tmp_path, answers):
+    """docs/deploy.md's rollback, run as written against stand-ins of gh and of
+    GitHub's re-run: it re-runs the job holding id-token (and so the integration
+    tests) and nothing before it, and that job still finds the build of a run as old
+    as the page promises; a day later GitHub refuses the re-run."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq not on this machine (gh --jq is emulated with it)")
     project = baked_project(bake, answers)
-    jobs = load_workflow(project / WORKFLOW)["jobs"]
-    deploy = jobs["deploy"]
-    _, download = step_using(deploy, "actions/download-artifact")
-    assert download["with"]["path"] == BUILT
-    uploads = {}
-    for name in deploy["needs"]:
-        job = jobs[name]
-        for index, step in enumerate(job["steps"]):
-            if step.get("uses", "").startswith("actions/upload-artifact@"):
-                uploads[step["with"]["name"]] = (name, index, step)
-    (builder, upload, upload_step) = uploads[download["with"]["name"]]
-    assert "id-token" not in jobs[builder]["permissions"], builder
-    assert upload_step["with"]["path"] == BUILT
-    assert upload_step["with"]["if-no-files-found"] == "error"
-    # The upload follows the step that builds: dev.py check ends with sam build.
-    build, _ = step_running(jobs[builder], "dev.py check")
-    assert build < upload
-    check = (project / "dev.py").read_text(encoding="utf-8")
-    assert re.search(r'run\(sam, "build"', check)
-    # sam package would fall back to the unbuilt template.yaml without the build.
-    _, package = step_running(deploy, "sam package")
-    assert f"--template-file {BUILT}/template.yaml" in " ".join(package["run"].split())
+    workflow = load_workflow(project / WORKFLOW)
+    jobs = workflow["jobs"]
+    page = (project / PAGE).read_text(encoding="utf-8")
+    (section,) = re.findall(r"^## Roll back\n(.*?)(?=^## |\Z)", page, re.S | re.M)
+    (days,) = map(int, re.findall(r"runs of the last (\d+) days", section))
+
+    ids = {name: 9000 + n for n, name in enumerate(jobs)}
+    runs = [{"name": j.get("name", n), "databaseId": ids[n]} for n, j in jobs.items()]
+    calls = tmp_path / "calls.jsonl"
+    fake = FAKE_GH_RUNS.format(
+        python=sys.executable, calls=str(calls), jobs=json.dumps({"jobs": runs})
+    )
+    (tmp_path / "gh").write_text(fake, encoding="utf-8")
+    (tmp_path / "gh").chmod(0o755)
+    script = page_block(section, "gh run rerun").replace("RUN_ID", "4242")
+    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    done = bash(script, project, env)
+    assert done.returncode == 0, done.stderr
+    reruns = [json.loads(x) for x in calls.read_text().splitlines()]
+    ((_, _, run, flag, job_id),) = [c for c in reruns if c[:2] == ["run", "rerun"]]
+    assert (run, flag) == ("4242", "--job")
+    (job,) = [name for name, number in ids.items() if str(number) == job_id]
+    assert jobs[job]["permissions"].get("id-token") == "write"
+    # The same job, by the name the page's click path gives it.
+    assert f"the job *{jobs[job]['name']}*" in section
+
+    assert rerun_problems(workflow, job, days) == []
+    assert days <= RERUN_DAYS
+    assert rerun_problems(workflow, job, days + 1) != []
+    # Not vacuous: the workflow of before (retention 1 day, a download by name) fails.
+    assert rerun_problems(OLD_GRAPH, "deploy", days) != []
 
 
 @pytest.mark.parametrize("answers", GITHUB)
