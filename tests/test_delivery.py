@@ -1604,6 +1604,39 @@ TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
 
 
 @pytest.mark.parametrize("answers", GITHUB)
+def test_the_api_is_created_with_the_tag_the_role_requires(bake, monkeypatch, answers):
+    """The role creates an API only with aws:RequestTag/ApplicationStack = its stack,
+    so the first deploy must send that tag in the create request: the transformed
+    template gives the REST API (SAM emits it with an inline Body) the tag, and
+    CloudFormation's registry schema for AWS::ApiGateway::RestApi (cfn-lint 1.58's
+    copy) says its handler tags on create, from that very property."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    project = baked_project(bake, answers)
+    *_, resources = needed_and_granted(project, answers)
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert "Body" in api["Properties"]
+    tags = {t["Key"]: t["Value"] for t in api["Properties"]["Tags"]}
+    assert tags["ApplicationStack"] == {"Ref": "AWS::StackName"}
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(
+        "us-east-1", "AWS::ApiGateway::RestApi"
+    ).schema
+    assert schema["tagging"]["tagOnCreate"] is True
+    assert schema["tagging"]["tagProperty"] == "/properties/Tags"
+    role = load_role(project)
+    (create,) = [s for s in role_statements(role) if s["Sid"] == "ApiCreate"]
+    assert create["Action"] == "apigateway:POST"
+    assert create["Condition"] == {
+        "StringEquals": {
+            "aws:RequestTag/ApplicationStack": {"Ref": "ApplicationStackName"}
+        }
+    }
+    # The stack the role is made for is the stack that deploys the API.
+    assert role["Parameters"]["ApplicationStackName"]["Default"] == stack_name(project)
+
+
+@pytest.mark.parametrize("answers", GITHUB)
 def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
     bake, monkeypatch, answers
 ):
