@@ -1484,7 +1484,7 @@ def allows(statements: list[dict], action: str, resource: str, context, paramete
     return False
 
 
-def role_statements(role: dict) -> list[dict]:
+def role_policy_statements(role: dict) -> list[dict]:
     (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
     return policy["PolicyDocument"]["Statement"]
 
@@ -1510,7 +1510,7 @@ def reach_verdict(role_file: Path) -> list[str]:
     the check is not vacuous) and on the others' (none may be), and each hostile
     request: what went wrong, if anything."""
     role = load_cfn(role_file)
-    statements = role_statements(role)
+    statements = role_policy_statements(role)
     parameters = deployed_parameters(role)
     stack = parameters["ApplicationStackName"]
     bucket = parameters["ArtifactBucket.Arn"]
@@ -1655,7 +1655,7 @@ def test_the_api_is_created_with_the_tag_the_role_requires(bake, monkeypatch, an
     assert schema["tagging"]["tagOnCreate"] is True
     assert schema["tagging"]["tagProperty"] == "/properties/Tags"
     role = load_role(project)
-    (create,) = [s for s in role_statements(role) if s["Sid"] == "ApiCreate"]
+    (create,) = [s for s in role_policy_statements(role) if s["Sid"] == "ApiCreate"]
     assert create["Action"] == "apigateway:POST"
     assert create["Condition"] == {
         "StringEquals": {
@@ -1771,7 +1771,7 @@ def arn_verdict(role_file: Path) -> list[str]:
     role = load_cfn(role_file)
     parameters = deployed_parameters(role)
     wrong = []
-    for statement in role_statements(role):
+    for statement in role_policy_statements(role):
         actions = statement["Action"]
         resources = statement["Resource"]
         for action in [actions] if isinstance(actions, str) else actions:
