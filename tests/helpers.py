@@ -72,9 +72,10 @@ def clean_environment() -> dict[str, str]:
     }
 
 
-def isolated_tool(name: str) -> str:
-    """The pinned tool's executable; fails in CI (CI set), skips locally, if absent."""
-    executable = CACHE / "tools" / name / "bin" / name
+def isolated_tool(name: str, command: str | None = None) -> str:
+    """The executable `command` (by default the name) of the pinned tool `name`
+    (.ci/tools.txt); fails in CI (CI set), skips locally, if absent."""
+    executable = CACHE / "tools" / name / "bin" / (command or name)
     if not executable.exists():
         reason = f"{name} not installed in {executable.parent.parent}: run bash .ci/run"
         if os.environ.get("CI"):
