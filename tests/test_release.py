@@ -523,6 +523,7 @@ def test_a_pinned_project_changes_an_answer_then_moves_release(
     assert tree(project, ignore=(".git",)) == tree(second_release_render)
 
 
+@pytest.mark.slow  # cruft clones and renders twice per update: ~4 s
 def test_a_cruft_project_changes_an_answer_then_moves_release(
     releases, second_release_render, user, tmp_path
 ):
