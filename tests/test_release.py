@@ -10,10 +10,11 @@ from, which its README's "Change an answer" renders again.
   stand-in that records what it was asked: GitHub's API is not reachable here).
 - A git repository of the template holding two tagged releases, built once per run:
   a project rendered from the first with `--checkout` through a file:// URL, then
-  its README's "Change an answer" followed as written (the template's location the
-  only word changed: file:// for gh:), then moved to the second release, with the
-  cookiecutter CLI and with cruft, is the second release's render with the answers
-  kept.
+  its README's "Change an answer" followed as written (but for the template's
+  location, file:// for gh:, and the suite's pinned cookiecutter and cruft for the
+  ones the template's Quick start installs), then moved to the second release, with
+  the cookiecutter CLI and with cruft, is the second release's render with the
+  answers kept.
 """
 
 from __future__ import annotations
