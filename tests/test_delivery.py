@@ -53,7 +53,10 @@ from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
     ROOT,
+    combination_id,
+    full_matrix,
     matrix_params,
+    quick_matrix,
     values,
 )
 
@@ -68,6 +71,16 @@ DELIVERY_FILES = (".github", ROLE, PAGE, "requirements-sam.in")
 
 
 # --- reading what was rendered ---
+
+
+# The quick subset in the fast loop, every combination in the slow run: one test each,
+# a check per distinct content.
+SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
+
+
+def github_combinations(scope: str) -> list[dict]:
+    combinations = quick_matrix() if scope == "quick" else full_matrix()
+    return [answers for answers in combinations if answers["ci"] == "github"]
 
 
 def load_role(project: Path) -> dict:
@@ -473,22 +486,20 @@ def delivery_verdict(project: Path, answers: dict) -> list[str]:
     return wrong
 
 
-DELIVERY_VERDICTS: dict[str, list[str]] = {}
-
-
-@pytest.mark.parametrize("answers", GITHUB)
-def test_only_hash_locked_code_reaches_the_job_holding_id_token(bake, answers):
+@pytest.mark.parametrize("scope", SCOPES)
+def test_only_hash_locked_code_reaches_the_job_holding_id_token(bake, scope):
     """The deploy job's files come from the build job, which installs the hashed SAM
     CLI lock and runs sam build, nothing else; the tests and linters run in the
     check job, whose files reach no deploy, and which still gates it (needs)."""
-    project = baked_project(bake, answers)
     read = [WORKFLOW, LOCK, "docs/dependencies.md"]
-    key = digest(
-        answers["build_method"] + "".join(file_digest(project / p) for p in read)
-    )
-    if key not in DELIVERY_VERDICTS:  # once per distinct content in a worker
-        DELIVERY_VERDICTS[key] = delivery_verdict(project, answers)
-    assert DELIVERY_VERDICTS[key] == []
+    verdicts: dict[str, list[str]] = {}
+    for answers in github_combinations(scope):
+        project = baked_project(bake, answers)
+        key = answers["build_method"] + "".join(file_digest(project / p) for p in read)
+        if key not in verdicts:
+            verdicts[key] = delivery_verdict(project, answers)
+    assert verdicts
+    assert [v for v in verdicts.values() if v] == []
 
 
 BUILT = ".aws-sam/build"
@@ -1628,9 +1639,25 @@ TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
 
 
 TAGGED_ON_CREATE: set[str] = set()
+# What changes the transformed API (SnapStart: the alias it invokes) or the role
+# (the layer): the API's tags and the role's ApiCreate statement depend on nothing
+# else. (The transform takes about a second per template.)
+TAG_CASES = [
+    pytest.param(a, id=combination_id(a))
+    for a in (
+        {
+            **DEFAULTS,
+            "ci": "github",
+            "snapstart": snapstart,
+            "powertools_source": source,
+        }
+        for snapstart in (False, True)
+        for source in values("powertools_source")
+    )
+]
 
 
-@pytest.mark.parametrize("answers", GITHUB)
+@pytest.mark.parametrize("answers", TAG_CASES)
 def test_the_api_is_created_with_the_tag_the_role_requires(bake, monkeypatch, answers):
     """The role creates an API only with aws:RequestTag/ApplicationStack = its stack,
     so the first deploy must send that tag in the create request: the transformed
@@ -1794,16 +1821,11 @@ def arn_verdict(role_file: Path) -> list[str]:
     return wrong
 
 
-ARN_VERDICTS: dict[str, list[str]] = {}
-
-
-@pytest.mark.parametrize("answers", GITHUB)
-def test_each_arn_is_of_a_resource_type_its_actions_authorize_on(bake, answers):
-    role = baked_project(bake, answers) / ROLE
-    key = file_digest(role)
-    if key not in ARN_VERDICTS:  # once per distinct deploy-role.yaml in a worker
-        ARN_VERDICTS[key] = arn_verdict(role)
-    assert ARN_VERDICTS[key] == []
+@pytest.mark.parametrize("scope", SCOPES)
+def test_each_arn_is_of_a_resource_type_its_actions_authorize_on(bake, scope):
+    renderings = bake.distinct(ROLE, github_combinations(scope))
+    assert renderings
+    assert {r.path.name: arn_verdict(r.path) for r in renderings} == {ROLE: []}
 
 
 def test_the_arn_check_sees_a_dead_arn(tmp_path):
