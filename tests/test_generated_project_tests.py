@@ -78,7 +78,7 @@ def test_generated_unit_tests_pass(bake, project_envs, tmp_path, answers):
     python = project_envs.python_for(project)
 
     result = run(
-        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"],
+        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs"],
         cwd=project,
         # No __pycache__ in the shared bake: test_generation checks its exact files.
         env={**clean_environment(), "PYTHONDONTWRITEBYTECODE": "1"},
