@@ -18,6 +18,7 @@ only for init failures, unhandled handler errors and preview runtimes.
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import platform
@@ -51,7 +52,7 @@ from helpers import (
     require_interpreter,
     sam_event,
 )
-from matrix import COOKIECUTTER_JSON, DEFAULTS, combination_id, supported
+from matrix import COOKIECUTTER_JSON, DEFAULTS, ROOT, combination_id, supported
 
 pytestmark = pytest.mark.slow
 
@@ -867,28 +868,18 @@ def test_x_ray_subsegments(lambda_runs, answers):
             assert routes == [], case.label
 
 
-# What each record of an invocation may carry, declared here: Logger's keys with
-# Lambda's context and trace, the correlation id, the route the app adds and a
-# logged exception's keys; an EMF line's dimensions and metrics; the annotations
-# of a trace's subsegments.
-LOGGER_KEYS = {
-    "level",
-    "location",
-    "message",
-    "timestamp",
-    "service",
-    "cold_start",
-    "function_name",
-    "function_memory_size",
-    "function_arn",
-    "function_request_id",
-    "correlation_id",
-    "xray_trace_id",
-    "route",
-    "exception",
-    "exception_name",
-    "stack_trace",
-}
+# What each record of an invocation may carry. A Logger record: what the generated
+# unit tests declare (RECORD_KEYS in tests/unit/test_logging.py, read here: one
+# declaration for both tiers). An EMF line: its dimensions and metrics. A trace's
+# subsegment: its annotations.
+LOGGER_TESTS = (
+    ROOT / "{{cookiecutter.project_slug}}" / "tests" / "unit" / "test_logging.py"
+)
+(LOGGER_KEYS,) = [
+    ast.literal_eval(node.value)
+    for node in ast.parse(LOGGER_TESTS.read_text(encoding="utf-8")).body
+    if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "RECORD_KEYS"
+]
 EMF_KEYS = {
     "_aws",
     "service",
