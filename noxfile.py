@@ -253,7 +253,7 @@ def repository_copy(target: Path) -> Path:
 
 # A generated project's own tests that failed, inside the message of the test
 # that ran them (test_generated_project_tests.py).
-GENERATED_FAILURE = re.compile(r"FAILED (tests/unit/\S+)")
+GENERATED_FAILURE = re.compile(r"FAILED (tests/unit/[^\s\[]+(?:\[[^\]]*\])?)")
 
 
 @nox.session
