@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -81,12 +82,22 @@ def clean_environment() -> dict[str, str]:
     }
 
 
+# How to install them alone; every nox session that runs tests installs them.
+INSTALL_TOOLS = ".venv/bin/nox -s tools"
+# The reason a test skips for a missing tool (conftest.py counts them at the end).
+MISSING_TOOL = re.compile(r"(?P<tool>[\w-]+) not installed in \S+: ")
+
+
 def isolated_tool(name: str, command: str | None = None) -> str:
     """The executable `command` (by default the name) of the pinned tool `name`
     (.ci/tools.txt); fails in CI (CI set), skips locally, if absent."""
     executable = CACHE / "tools" / name / "bin" / (command or name)
     if not executable.exists():
-        reason = f"{name} not installed in {executable.parent.parent}: run bash .ci/run"
+        reason = (
+            f"{name} not installed in {executable.parent.parent}: "
+            f"{INSTALL_TOOLS} installs it"
+        )
+        assert MISSING_TOOL.match(reason)
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
