@@ -1123,8 +1123,10 @@ def handler_permissions(resource_type: str, retained: bool = False) -> set[str]:
     """What CloudFormation's handlers for this type call with the deploy's
     credentials; a retained resource (DeletionPolicy and UpdateReplacePolicy Retain)
     is never deleted, so its delete handler never runs: CloudFormation's "DeletionPolicy
-    attribute" (Retain keeps it on stack deletion and on a replacement, and on a
-    failed creation's rollback too: only RetainExceptOnCreate deletes it then)."""
+    attribute" (Retain keeps it when the stack is deleted; UpdateReplacePolicy when it
+    is replaced; a failed creation's rollback deletes it only with RetainExceptOnCreate,
+    a policy or an option of the stack operation, off by default and never set by sam
+    deploy: samcli/lib/deploy/deployer.py)."""
     from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
     schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
