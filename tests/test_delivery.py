@@ -1235,6 +1235,13 @@ REACHES_OTHERS = {
 }
 
 
+def transform_arn(region: str, transform: str) -> str:
+    """The ARN a change set through this transform (a Transform entry of the
+    template) is authorized on, e.g. ...:aws:transform/Serverless-2016-10-31."""
+    name = transform.removeprefix("AWS::")
+    return f"arn:aws:cloudformation:{region}:aws:transform/{name}"
+
+
 def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
     """service -> (requests on this stack's resources, requests on others'): each a
     (resource ARN, request context) with the context a CloudFormation handler sends.
@@ -1263,7 +1270,10 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
             [
                 (arn.format("cloudformation", f"stack/{name}/1"), {})
                 for name in (sibling, own_stack, "another-team")
-            ],
+            ]
+            # A transform template.yaml does not use (it would include a template
+            # snippet from S3): monitoring's and SAM's are test_monitoring's.
+            + [(transform_arn(REGION, "AWS::Include"), {})],
         ),
         "s3": (
             [(f"{bucket}/0123abcd", {})],
@@ -1753,12 +1763,11 @@ def test_role_reads_exactly_this_layer(bake, answers):
 # another AWS page requires what the reference does not list, that page wins:
 SAR_EXCEPTIONS = {
     # CloudFormation User Guide, "Control CloudFormation access with IAM": a change
-    # set through the AWS::Serverless transform needs CreateChangeSet on the
-    # transform's ARN, a resource type the reference does not list.
-    (
-        "cloudformation:CreateChangeSet",
-        f"arn:aws:cloudformation:{REGION}:aws:transform/Serverless-2016-10-31",
-    ),
+    # set through a transform (AWS::Serverless; AWS::LanguageExtensions with
+    # monitoring) needs CreateChangeSet on the transform's ARN, a resource type the
+    # reference does not list.
+    ("cloudformation:CreateChangeSet", transform_arn(REGION, transform))
+    for transform in ("AWS::Serverless-2016-10-31", "AWS::LanguageExtensions")
 }
 
 

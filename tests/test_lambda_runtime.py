@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -983,6 +984,18 @@ def selects(query: str, namespace: str, metric: str, dimensions: dict) -> bool:
     return parsed["group"] is None or parsed["group"] in dimensions
 
 
+def insights_queries(node) -> Iterator[str]:
+    """The Metrics Insights queries of a dashboard's body (its YAML structure)."""
+    if isinstance(node, dict):
+        if "expression" in node:
+            yield node["expression"]
+        for value in node.values():
+            yield from insights_queries(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from insights_queries(item)
+
+
 def emitted_metrics(lines: list[str]) -> list[tuple[str, str, dict]]:
     """(namespace, metric, {dimension: value}) for each metric of each EMF line,
     once per dimension set it is published with."""
@@ -1031,11 +1044,9 @@ def test_monitoring_reads_what_the_function_emits(
     (dashboard,) = [
         r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"
     ]
-    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
-    expressions = re.findall(r'"expression": "((?:[^"\\]|\\.)*)"', body)
+    expressions = list(insights_queries(dashboard["Properties"]["DashboardBody"]))
     assert len(expressions) == 5
     for expression in expressions:
-        expression = json.loads(f'"{expression}"')
         assert any(selects(expression, *e) for e in emitted), expression
 
     # The saved query "errors" finds each failed request's ERROR line, with its

@@ -10,6 +10,7 @@ runtime client.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from helpers import baked_project, load_cfn, transformed
-from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
+from matrix import DEFAULTS, ROOT, combination_id, full_matrix, quick_matrix
 
 MONITORING_TYPES = {
     "AWS::SNS::Topic",
@@ -41,7 +42,8 @@ AWS_ALARMS = {
 }
 CUSTOM_ALARM = "unhandled-errors"
 QUERIES = {"errors", "cold-starts", "one-request"}
-PSEUDO = {"AWS::StackName", "AWS::Region", "AWS::AccountId", "AWS::Partition"}
+DASHBOARD = "AWS::CloudWatch::Dashboard"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 
 STACK, REGION, ACCOUNT = "my-stack", "eu-west-1", "123456789012"
 NAMES = {
@@ -73,26 +75,61 @@ def alarms(template: dict) -> dict[str, dict]:
     return found
 
 
-def dashboard_body(template: dict) -> dict:
-    """The dashboard's JSON with every ${...} substituted, as CloudFormation does;
-    each one names a pseudo parameter, a resource or a resource's attribute."""
-    (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
-    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+@functools.cache
+def expanded(body: str) -> str:
+    """SAM CLI's own AWS::LanguageExtensions expansion (what `sam build
+    --language-extensions` runs) of a dashboard body given as JSON: the JSON string
+    Fn::ToJsonString gives, pseudo parameters resolved for STACK, REGION and
+    ACCOUNT, what only a deploy knows (a resource's name or ARN) left as written."""
+    from samcli.lib.cfn_language_extensions.sam_integration import (
+        expand_language_extensions,
+    )
 
-    def value(match: re.Match) -> str:
-        name = match[1]
-        if name in PSEUDO:
-            return NAMES[name]
+    dashboard = {"Type": DASHBOARD, "Properties": {"DashboardBody": json.loads(body)}}
+    template = {"Transform": [LANGUAGE_EXTENSIONS], "Resources": {"D": dashboard}}
+    result = expand_language_extensions(template, parameter_values=NAMES, enabled=True)
+    return result.expanded_template["Resources"]["D"]["Properties"]["DashboardBody"]
+
+
+def dashboard_body(template: dict) -> dict:
+    """The dashboard's JSON as CloudFormation gives it to CloudWatch: the body
+    written in YAML turned into JSON by the language extensions (SAM CLI's copy of
+    them, once per distinct body), then each reference to a resource or its
+    attribute resolved (a name the template has)."""
+    (dashboard,) = of_type(template, DASHBOARD).values()
+    body = dashboard["Properties"]["DashboardBody"]
+    assert list(body) == ["Fn::ToJsonString"]
+    assert template["Transform"][0] == LANGUAGE_EXTENSIONS
+
+    def resource(name: str) -> str:
         assert name.split(".")[0] in template["Resources"], name
         return f"resolved-{name}"
 
-    return json.loads(re.sub(r"\$\{([\w:.]+)\}", value, body))
+    def resolve(node):
+        if isinstance(node, dict) and list(node) == ["Fn::GetAtt"]:
+            return resource(".".join(node["Fn::GetAtt"]))
+        if isinstance(node, dict) and list(node) == ["Ref"]:
+            return resource(node["Ref"])
+        if isinstance(node, dict):
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if isinstance(node, str):  # what a Fn::Sub leaves for a deploy to fill in
+            return re.sub(r"\$\{([\w.]+)\}", lambda m: resource(m[1]), node)
+        return node
+
+    return resolve(json.loads(expanded(json.dumps(body))))
 
 
 def check_template(template: dict, answers: dict) -> None:
     resources = template["Resources"]
     kinds = {r["Type"] for r in resources.values()}
     text = json.dumps(template)
+    # The language extensions (Fn::ToJsonString, the dashboard's body) only for
+    # monitoring, before SAM's transform (CloudFormation processes them in order).
+    transforms = template["Transform"]
+    assert transforms[-1] == "AWS::Serverless-2016-10-31"
+    assert transforms[:-1] == ([LANGUAGE_EXTENSIONS] if answers["monitoring"] else [])
     if not answers["monitoring"]:
         assert kinds & MONITORING_TYPES == set()
         assert "Alarm" not in text and "Dashboard" not in text
@@ -314,9 +351,16 @@ ROLE_CASES = [
 def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
     """The deploy role may change the topic, each alarm and the dashboard of its
     own stack (names resolved from template.yaml), none of a
-    sibling stack's (a stack named with this one's name as a prefix)."""
+    sibling stack's (a stack named with this one's name as a prefix); and make a
+    change set through each transform template.yaml names (the language extensions
+    with monitoring), no other."""
     project = baked_project(bake, answers)
     statements = role_statements(project)
+    template = load_cfn(project / "template.yaml")
+    for name in ("Serverless-2016-10-31", "LanguageExtensions", "Include"):
+        arn = f"arn:aws:cloudformation:{REGION}:aws:transform/{name}"
+        allowed = role_allows(statements, "cloudformation:CreateChangeSet", arn)
+        assert allowed == (f"AWS::{name}" in template["Transform"]), name
     actions = {
         a
         for s in statements
@@ -327,7 +371,6 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
         assert "logs:PutQueryDefinition" not in actions
         return
 
-    template = load_cfn(project / "template.yaml")
     (topic,) = of_type(template, "AWS::SNS::Topic").values()
     (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
     prefix = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
@@ -393,3 +436,36 @@ def test_observe_text_says_what_fires_where_and_what_to_run(bake, answers):
     for query in queries:
         name = sub(query["Properties"]["Name"]).split("/", 1)[1]
         assert f"`{name}`" in page, name
+
+
+# JSON's and YAML's structure: what a Jinja string may not hold in template.yaml.
+STRUCTURE = set(',:[]{}"')
+
+
+def punctuation_placed_by_jinja(source: str) -> list[str]:
+    """The string literals of the Jinja tags in a template's source that hold JSON
+    or YAML punctuation: where Jinja, not the template's text, decides a comma,
+    bracket, colon or quote (an answer's own quotes escaped by a filter, such as
+    replace("'", "''"), are not structure)."""
+    from jinja2 import Environment
+
+    return [
+        f"line {line}: {value}"
+        for line, kind, value in Environment().lex(source)
+        if kind == "string" and STRUCTURE & set(value[1:-1])
+    ]
+
+
+def test_template_yaml_has_no_punctuation_placed_by_jinja():
+    """Jinja chooses whole lines of template.yaml (the dashboard's widgets are YAML
+    list items), never its commas or brackets."""
+    source = (ROOT / "{{cookiecutter.project_slug}}" / "template.yaml").read_text(
+        encoding="utf-8"
+    )
+    assert punctuation_placed_by_jinja(source) == []
+    # Not vacuous: what placed the dashboard's commas before.
+    placed = """{% set api = '"ApiName", "${AWS::StackName}"' %}
+    ["AWS/Lambda", "ConcurrentExecutions", {{ fn }}]] } }{{ "," if M or L else "" }}
+    "${ApiLatencyAlarm.Arn}"{{ ', "${UnhandledErrorsAlarm.Arn}"' if M else "" }}] } },
+"""
+    assert len(punctuation_placed_by_jinja(placed)) == 3
