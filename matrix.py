@@ -21,8 +21,12 @@ POWERTOOLS_VERSION = COOKIECUTTER_JSON["_powertools_version"]
 
 # The public answers: every key of cookiecutter.json not starting with "_".
 PUBLIC_KEYS = [key for key in COOKIECUTTER_JSON if not key.startswith("_")]
-CHOICES = {k: v for k, v in COOKIECUTTER_JSON.items() if isinstance(v, list)}
-BOOLEANS = [k for k, v in COOKIECUTTER_JSON.items() if isinstance(v, bool)]
+CHOICES = {
+    k: COOKIECUTTER_JSON[k]
+    for k in PUBLIC_KEYS
+    if isinstance(COOKIECUTTER_JSON[k], list)
+}
+BOOLEANS = [k for k in PUBLIC_KEYS if isinstance(COOKIECUTTER_JSON[k], bool)]
 # What `--no-input` gives: the first choice, the boolean's default.
 DEFAULTS = {
     **{k: v[0] for k, v in CHOICES.items()},
@@ -36,8 +40,9 @@ MATRIX_KEYS = [k for k in PUBLIC_KEYS if k in CHOICES or k in BOOLEANS]
 # A new option enters by default.
 NO_CODE_KEYS = ("runtime", "architecture", "ci", "snapstart", "monitoring")
 CODE_KEYS = [k for k in MATRIX_KEYS if k not in NO_CODE_KEYS]
-# Runtimes that offer Lambda SnapStart for Python.
-SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
+# Runtimes that offer Lambda SnapStart for Python: declared in cookiecutter.json,
+# where the pre-gen hook reads them too (its rendered context holds every key).
+SNAPSTART_RUNTIMES = tuple(COOKIECUTTER_JSON["_snapstart_runtimes"])
 
 
 def supported(answers: dict) -> bool:

@@ -30,8 +30,6 @@ CHOICES = {
     "ci": ("github", "none"),
 }
 BOOLEANS = ("logging", "tracing", "metrics", "monitoring", "snapstart")
-# Lambda SnapStart for Python exists from python3.12 on.
-SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
 # Characters free text must not contain: invisible ones that can reorder, hide or
 # break the text they are shown in (README, template.yaml, error lines).
@@ -220,11 +218,15 @@ def validate(answers: dict) -> None:
             raise InvalidAnswer(variable, value, "must be a boolean (true or false)")
     if answers["metrics"]:
         check_metrics_namespace(answers.get("metrics_namespace"))
-    if answers["snapstart"] and answers["runtime"] not in SNAPSTART_RUNTIMES:
+    # The runtimes with Lambda SnapStart for Python: cookiecutter.json's
+    # _snapstart_runtimes, which the answers carry (private keys included).
+    runtimes = answers["_snapstart_runtimes"] if answers["snapstart"] else []
+    if answers["snapstart"] and answers["runtime"] not in runtimes:
+        oldest = min(runtimes, key=lambda r: tuple(map(int, r[6:].split("."))))
         raise InvalidAnswer(
             "snapstart",
             True,
-            f"needs runtime python3.12 or newer (runtime is {answers['runtime']})",
+            f"needs runtime {oldest} or newer (runtime is {answers['runtime']})",
         )
 
 
