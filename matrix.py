@@ -110,7 +110,7 @@ def quick_matrix() -> list[dict]:
 def one_change_matrix() -> list[dict]:
     """The defaults ({}), then each other value of each option, the other answers at
     their defaults: every value rendered once and the default project once (the
-    template CI's render jobs)."""
+    template CI's render jobs: render_jobs())."""
     changes = [{}] + [
         {key: value}
         for key in MATRIX_KEYS
@@ -118,6 +118,13 @@ def one_change_matrix() -> list[dict]:
         if value != DEFAULTS[key]
     ]
     return [answers for answers in changes if supported(answers)]
+
+
+def render_jobs() -> list[str]:
+    """The template CI's render jobs (.github/workflows/ci.yml reads this list at
+    run time, from `python3 matrix.py`): one_change_matrix() as cookiecutter's
+    `key=value` words, "" for the defaults."""
+    return [cli_answers(answers) for answers in one_change_matrix()]
 
 
 def cli_answers(answers: dict) -> str:
@@ -181,3 +188,8 @@ def makefile_builds() -> list[dict]:
         {**DEFAULTS, "build_method": "makefile", "powertools_source": source}
         for source in values("powertools_source")
     ]
+
+
+if __name__ == "__main__":
+    # Standard library only: the template CI runs it with the runner's Python.
+    print(json.dumps(render_jobs()))

@@ -6,8 +6,6 @@ Declared by hand, each a decision:
 - cookiecutter.json: the variable and its question (`__prompts__`);
 - hooks/pre_gen_project.py: rejects a bad value of it, naming it;
 - README.md: a row of the options table;
-- .github/workflows/ci.yml: a render job for each value but the default (choices
-  and booleans; the defaults have a job of their own);
 - matrix.py build_matrix() or makefile_builds(): a real `sam build`
   of each value that changes what sam build reads (hello_world/, template.yaml);
 - matrix.py NO_CODE_KEYS only if it changes the content of no generated
@@ -15,8 +13,10 @@ Declared by hand, each a decision:
   out);
 - if a value owns files: hooks/post_gen_project.py OPTION_PATHS and
   tests/test_generation.py OPTION_FILES, which test_generation checks agree.
-Derived, nothing to do: the test matrices (matrix.py), the bench subjects
-(bench/ reads matrix.CODE_KEYS), the generated .cookiecutter.json.
+Derived, nothing to do: the test matrices (matrix.py), the template CI's render
+jobs (.github/workflows/ci.yml runs matrix.py for them: test_workflows checks the
+wiring), the bench subjects (bench/ reads matrix.CODE_KEYS), the generated
+.cookiecutter.json.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from helpers import baked_project, pre_gen, tree
 from matrix import (
@@ -38,14 +37,12 @@ from matrix import (
     PUBLIC_KEYS,
     ROOT,
     build_matrix,
-    cli_answers,
     makefile_builds,
     supported,
     values,
 )
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-TEMPLATE_CI = ROOT / ".github" / "workflows" / "ci.yml"
 # A name no place declares: what a new option looks like before any work.
 UNDECLARED = "an_option_nobody_declared"
 
@@ -118,13 +115,6 @@ def missing_places(bake, option: str) -> list[str]:
         ),
     }
     if is_matrix_option(option):
-        render = yaml.safe_load(TEMPLATE_CI.read_text(encoding="utf-8"))["jobs"]
-        jobs = render["render"]["strategy"]["matrix"]["answers"]
-        places[".github/workflows/ci.yml render jobs"] = all(
-            cli_answers({option: value}) in jobs
-            for value in option_values(option)
-            if value != DEFAULTS.get(option) and with_value(option, value)
-        )
         built = [*build_matrix(), *makefile_builds()]
         build_inputs = ("hello_world", "template.yaml")
         places["a sam build test (test_sam_cli, test_build_method)"] = all(
@@ -155,6 +145,5 @@ def test_a_new_option_is_missing_from_every_place(bake):
         "cookiecutter.json __prompts__",
         "hooks/pre_gen_project.py validate()",
         "README.md options table",
-        ".github/workflows/ci.yml render jobs",
         "a sam build test (test_sam_cli, test_build_method)",
     ]

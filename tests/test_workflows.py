@@ -19,6 +19,7 @@ import inspect
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from matrix import (
     full_matrix,
     one_change_matrix,
     quick_matrix,
+    render_jobs,
     values,
 )
 
@@ -136,14 +138,37 @@ def test_least_privilege_and_pinned_actions(workflows):
     assert all(len(commits) == 1 for commits in pins.values()), pins
 
 
-def test_template_workflow_renders_the_defaults_once_and_each_other_value():
-    """One job per entry of the option model's one_change_matrix(), each running
-    the nox session `bake` with its answers (none for the defaults)."""
-    render = load_workflow(TEMPLATE_WORKFLOW)["jobs"]["render"]
+def test_template_workflow_reads_its_render_jobs_from_the_option_model(tmp_path):
+    """The render jobs' matrix is the output of a job that runs matrix.py, read at
+    run time: that job's command, run here as the runner runs it (bash, its
+    GITHUB_OUTPUT file, a Python without this repository's packages), gives the
+    option model's render_jobs(): the defaults once, then every other value of every
+    option once. Each job runs the nox session `bake` with its answers."""
+    jobs = load_workflow(TEMPLATE_WORKFLOW)["jobs"]
+    lister, render = jobs["render-answers"], jobs["render"]
+    assert render["needs"] == ["render-answers"]
     assert render["strategy"]["fail-fast"] is False
-    jobs = render["strategy"]["matrix"]["answers"]
-    assert jobs == [cli_answers(answers) for answers in one_change_matrix()]
-    assert len(jobs) == len(set(jobs))
+    assert render["strategy"]["matrix"] == {
+        "answers": "${{ fromJSON(needs.render-answers.outputs.answers) }}"
+    }
+    assert lister["outputs"] == {"answers": "${{ steps.list.outputs.answers }}"}
+    (step,) = [step for step in lister["steps"] if step.get("id") == "list"]
+    python = tmp_path / "bin" / "python3"
+    python.parent.mkdir()
+    python.symlink_to(getattr(sys, "_base_executable", sys.executable))
+    output = tmp_path / "github_output"
+    ran = run(
+        ["bash", "-euo", "pipefail", "-c", step["run"]],
+        cwd=ROOT,
+        env={"PATH": f"{python.parent}:/usr/bin:/bin", "GITHUB_OUTPUT": str(output)},
+    )
+    assert ran.returncode == 0, ran.stderr
+    name, _, value = output.read_text(encoding="utf-8").strip().partition("=")
+    assert name == "answers"
+    answers = json.loads(value)
+    assert answers == [cli_answers(a) for a in one_change_matrix()] == render_jobs()
+    assert answers[0] == "" and len(answers) == len(set(answers))
+    assert {a.split("=")[0] for a in answers[1:]} == set(MATRIX_KEYS)
     (step,) = [step for step in render["steps"] if "run" in step]
     assert step["env"] == {"ANSWERS": "${{ matrix.answers }}"}
     assert step["run"] == "bash .ci/run -s bake -- $ANSWERS"
