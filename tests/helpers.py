@@ -544,6 +544,18 @@ def load_workflow(path: Path) -> dict:
     return workflow
 
 
+# The answers the generated README's "What was selected" table leaves out, and
+# where the README shows them instead; it has a row for every other answer.
+SHOWN_ABOVE_THE_TABLE = {"project_name": "the title", "description": "the first line"}
+
+
+def selection_table(readme: str) -> dict[str, str]:
+    """The generated README's "What was selected": answer -> its value cell."""
+    section = readme[readme.index("## What was selected\n") :]
+    section = section[: section.index("\n## ")]
+    return dict(re.findall(r"^\| `(\w+)`[^|]*\| (.*) \|$", section, re.MULTILINE))
+
+
 @functools.cache
 def cfn_lint_runner():
     """cfn-lint's runner as `sam validate --lint` configures it (the region only),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import functools
 import io
+import json
 import re
 import tokenize
 import tomllib
@@ -50,6 +51,66 @@ SETTING_PHRASES = {
     "POWERTOOLS_SERVICE_NAME": ("service name",),
 }
 SETTING = re.compile(r"\bPOWERTOOLS_[A-Z_]+\b")
+# What each option brings, by the words that name it: a project that declined the
+# option says none of them (in prose, code spans and code blocks), but where
+# ALLOWED_MENTIONS says why.
+DECLINED_WORDS = {
+    "tracing": re.compile(r"\b(?:traces?|X-Ray|Tracer)\b", re.IGNORECASE),
+    "ci": re.compile(
+        r"\b(?:Dependabot|GitHub Actions|OIDC|the workflow)\b|\.github/", re.IGNORECASE
+    ),
+    "monitoring": re.compile(r"\b(?:alarms?|dashboards?|SNS)\b", re.IGNORECASE),
+    "metrics": re.compile(r"\b(?:EMF|the metrics namespace)\b", re.IGNORECASE),
+}
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """A mention of a declined option's words that is right: `pattern` found in
+    the prose (whole_line: in the prose's first line of the file), for these
+    options ("*": any), in the generated file at `path`."""
+
+    options: str
+    path: str
+    pattern: str
+    reason: str
+    whole_line: bool = False
+
+
+# The one list of mentions of a declined option's words, each with its reason.
+ALLOWED_MENTIONS = [
+    Allowed(
+        "*",
+        "README.md",
+        r"^\| `\w+`[^|]*\| (no|`none`|not used) \|$",
+        'the row of "What was selected" that says the option is off',
+        whole_line=True,
+    ),
+    Allowed(
+        "tracing",
+        "docs/security.md",
+        r"no X-Ray tracing\s+\(not selected\)",
+        "the checks checkov skips, with why: X-Ray's, because tracing is off",
+    ),
+    Allowed(
+        "tracing",
+        "requirements-dev.txt",
+        r"the tracer extra the layer also contains",
+        "Powertools' extra named tracer, which the layer holds whatever the answers",
+    ),
+    Allowed(
+        "monitoring",
+        "docs/deploy.md",
+        r"rolled back by an\s+alarm",
+        "CodeDeploy's rollback alarm (gradual deployment, not set up), not the stack's",
+    ),
+    Allowed(
+        "tracing",
+        "template.yaml",
+        r"checkov:skip=CKV_AWS_73: X-Ray tracing was not selected \(tracing=no\)\.",
+        "the reason checkov's X-Ray check is skipped: tracing is off",
+    ),
+]
 # CommonMark with GitHub's tables and strikethrough.
 MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 # Files whose comments start with "#" (Python is read with its own tokenizer).
@@ -62,6 +123,7 @@ class Project:
 
     settings: frozenset[str]
     modules: frozenset[str]
+    declined: frozenset[str] = frozenset()  # options of DECLINED_WORDS turned off
 
 
 @dataclass(frozen=True)
@@ -76,9 +138,12 @@ class Prose:
 def project_of(root: Path) -> Project:
     template = load_cfn(root / "template.yaml")
     function = template["Resources"]["HelloWorldFunction"]["Properties"]
+    recorded = json.loads((root / ".cookiecutter.json").read_text(encoding="utf-8"))
+    answers = recorded["cookiecutter"]
     return Project(
         settings=frozenset(function["Environment"]["Variables"]),
         modules=frozenset(p.stem for p in (root / "hello_world").glob("*.py")),
+        declined=frozenset(o for o in DECLINED_WORDS if answers[o] in (False, "none")),
     )
 
 
@@ -235,31 +300,106 @@ def test_the_declared_settings_are_the_templates():
     assert set(SETTING.findall(template)) == set(SETTING_PHRASES)
 
 
-def check_names(path: str, text: str, project: Project) -> list[str]:
+def allowed_spans(path: str, line: str, prose: Prose) -> dict[str, list[range]]:
+    """option -> the spans of prose.names where ALLOWED_MENTIONS lets its words be
+    ("*" for every option); `line` is the file's line where the prose starts."""
+    spans: dict[str, list[range]] = {}
+    for allowance in ALLOWED_MENTIONS:
+        if allowance.path != path:
+            continue
+        if allowance.whole_line:
+            if re.search(allowance.pattern, line):
+                spans.setdefault(allowance.options, []).append(range(len(prose.names)))
+            continue
+        for match in re.finditer(allowance.pattern, prose.names):
+            spans.setdefault(allowance.options, []).append(range(*match.span()))
+    return spans
+
+
+def within(spans: dict[str, list[range]], option: str, at: int) -> bool:
+    """Whether position `at` is in an allowed span for this option."""
+    return any(at in span for span in spans.get(option, []) + spans.get("*", []))
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A name in a file's prose that some combination must not have there: a
+    setting it does not set ("setting"), a function module it does not have
+    ("module", "first-party"), the word of an option it declined ("option"), or
+    a setting no combination has ("unknown")."""
+
+    line: int
+    kind: str
+    subject: str  # the setting, module or option
+    phrase: str  # as the prose says it
+
+
+@functools.cache
+def name_patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern, dict[str, str]]:
+    """One regular expression each for the settings' names and phrases (any case),
+    the function's modules, and the declined options' words (a group per option,
+    any case); and the setting each lowercased phrase names."""
     settings, modules = vocabulary()
-    findings = []
+    phrases = {
+        phrase.lower(): setting
+        for setting in settings
+        for phrase in (setting, *SETTING_PHRASES.get(setting, ()))
+    }
+    alternatives = "|".join(map(re.escape, sorted(phrases, key=len, reverse=True)))
+    options = "|".join(
+        f"(?P<{option}>{words.pattern})" for option, words in DECLINED_WORDS.items()
+    )
+    return (
+        re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE),
+        re.compile(rf"\b(?:{'|'.join(sorted(modules))})\b"),
+        re.compile(options, re.IGNORECASE),
+        phrases,
+    )
+
+
+@functools.cache
+def mentions(path: str, text: str) -> tuple[Mention, ...]:
+    """Every such name in a file, found once per file (each project then keeps
+    those it lacks), but the mentions ALLOWED_MENTIONS lets be."""
+    settings, modules = vocabulary()
+    setting_names, module_names, option_words, phrases = name_patterns()
+    lines = text.splitlines()
+    found: dict[Mention, None] = {}
     for prose in prose_of(path, text):
+        spans = allowed_spans(path, lines[prose.line - 1] if lines else "", prose)
         for unknown in sorted(set(SETTING.findall(prose.names)) - settings):
-            findings.append(
-                f"line {prose.line}: names {unknown}, which no combination sets"
-            )
-        for setting in settings - project.settings:
-            phrases = (setting, *SETTING_PHRASES.get(setting, ()))
-            for phrase in phrases:
-                if re.search(rf"\b{re.escape(phrase)}\b", prose.names, re.IGNORECASE):
-                    findings.append(
-                        f"line {prose.line}: names {phrase!r}, but {setting} is not set"
-                    )
-        for module in modules - project.modules:
-            if re.search(rf"\b{module}\b", prose.names):
-                findings.append(
-                    f"line {prose.line}: names {module!r}, which was not generated"
-                )
+            found[Mention(prose.line, "unknown", unknown, unknown)] = None
+        for match in setting_names.finditer(prose.names):
+            if not within(spans, "*", match.start()):
+                setting = phrases[match[0].lower()]
+                found[Mention(prose.line, "setting", setting, match[0])] = None
+        for match in module_names.finditer(prose.names):
+            found[Mention(prose.line, "module", match[0], match[0])] = None
+        for match in option_words.finditer(prose.names):
+            option = match.lastgroup
+            if not within(spans, option, match.start()):
+                found[Mention(prose.line, "option", option, match[0])] = None
     if path == "pyproject.toml":
         isort = tomllib.loads(text)["tool"]["ruff"]["lint"]["isort"]
         for module in isort["known-first-party"]:
-            if module not in project.modules:
-                findings.append(f"known-first-party: {module!r} is not generated")
+            found[Mention(0, "first-party", module, module)] = None
+    return tuple(found)
+
+
+def check_names(path: str, text: str, project: Project) -> list[str]:
+    findings = []
+    for m in mentions(path, text):
+        where = f"line {m.line}: names {m.phrase!r}"
+        if m.kind == "unknown":
+            findings.append(f"{where}, which no combination sets")
+        elif m.kind == "setting" and m.subject not in project.settings:
+            findings.append(f"{where}, but {m.subject} is not set")
+        elif m.kind == "module" and m.subject not in project.modules:
+            findings.append(f"{where}, which was not generated")
+        elif m.kind == "option" and m.subject in project.declined:
+            findings.append(f"line {m.line}: says {m.phrase!r}, but {m.subject} is off")
+        elif m.kind == "first-party" and m.subject not in project.modules:
+            findings.append(f"known-first-party: {m.subject!r} is not generated")
     return findings
 
 
@@ -322,6 +462,9 @@ ALL_SETTINGS = Project(
     settings=frozenset(SETTING_PHRASES), modules=frozenset({"app", "build_function"})
 )
 NOTHING = Project(settings=frozenset(), modules=frozenset({"app"}))
+DECLINED = Project(
+    settings=frozenset(), modules=frozenset({"app"}), declined=frozenset(DECLINED_WORDS)
+)
 
 
 @pytest.mark.parametrize(
@@ -383,10 +526,62 @@ NOTHING = Project(settings=frozenset(), modules=frozenset({"app"}))
             NOTHING,
             id="first-party-module-not-generated",
         ),
+        # Seen before: with tracing off, the duration alarm's description.
+        pytest.param(
+            check_names,
+            "template.yaml",
+            "  # 80% of the timeout; look for slow calls in its traces.\n",
+            DECLINED,
+            id="declined-tracing-in-a-comment",
+        ),
+        # Seen before: with ci=none, a generated test's docstring.
+        pytest.param(
+            check_names,
+            "tests/unit/test_pre_commit_pins.py",
+            '"""requirements-dev.txt pins ruff, and Dependabot updates it."""\n',
+            DECLINED,
+            id="declined-ci-in-a-docstring",
+        ),
+        pytest.param(
+            check_names,
+            "docs/monitoring.md",
+            "Run `aws sns subscribe` once:\n\n```bash\naws sns subscribe\n```\n",
+            DECLINED,
+            id="declined-monitoring-in-code",
+        ),
+        pytest.param(
+            check_names,
+            "README.md",
+            "| `tracing`: X-Ray tracing | yes |\n|---|---|\n| `metrics` | no |\n",
+            DECLINED,
+            id="declined-tracing-in-a-row-that-says-yes",
+        ),
     ],
 )
 def test_checks_find_what_they_are_for(check, path, text, project):
     assert check(path, text, project) != []
+
+
+def test_each_allowed_mention_is_one_that_says_why():
+    """Each allowance of ALLOWED_MENTIONS lets through what it is for (here, in the
+    file it names, with every option off), and nothing else on the line."""
+    samples = {
+        "README.md": "| `tracing`: X-Ray tracing (Powertools Tracer) | no |\n",
+        "docs/security.md": "No dead-letter queue, no X-Ray tracing\n(not selected).\n",
+        "requirements-dev.txt": "# with the tracer extra the layer also contains\n",
+        "docs/deploy.md": "A deploy rolled back by an\nalarm is not set up.\n",
+        "template.yaml": "  # checkov:skip=CKV_AWS_73: X-Ray tracing was not selected"
+        " (tracing=no).\n",
+    }
+    assert sorted(samples) == sorted(a.path for a in ALLOWED_MENTIONS)
+    for allowance in ALLOWED_MENTIONS:
+        path = allowance.path
+        assert len(allowance.reason) > 20, allowance
+        assert check_names(path, samples[path], DECLINED) == [], path
+        # The same words elsewhere in the file are still found.
+        extra = "\n\nX-Ray traces, an alarm, the workflow, EMF.\n"
+        if path.endswith(".md"):
+            assert check_names(path, samples[path] + extra, DECLINED) != [], path
 
 
 WORDS = " ".join(f"word{n}" for n in range(30))  # 200 characters, none doubled

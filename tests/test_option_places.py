@@ -6,6 +6,8 @@ Declared by hand, each a decision:
 - cookiecutter.json: the variable and its question (`__prompts__`);
 - hooks/pre_gen_project.py: rejects a bad value of it, naming it;
 - README.md: a row of the options table;
+- the generated README.md: a row of "What was selected" giving the answer
+  (test_readme checks every combination's);
 - matrix.py build_matrix() or makefile_builds(): a real `sam build`
   of each value that changes what sam build reads (hello_world/, template.yaml);
 - matrix.py NO_CODE_KEYS only if it changes the content of no generated
@@ -27,7 +29,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import baked_project, pre_gen, tree
+from helpers import (
+    SHOWN_ABOVE_THE_TABLE,
+    baked_project,
+    pre_gen,
+    selection_table,
+    tree,
+)
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -105,6 +113,7 @@ def rejects_a_bad_value(valid: dict, option: str) -> bool:
 def missing_places(bake, option: str) -> list[str]:
     """The places that do not know this option yet (see the module docstring)."""
     recorded = baked_project(bake, {}) / ".cookiecutter.json"
+    generated_readme = (recorded.parent / "README.md").read_text(encoding="utf-8")
     valid = json.loads(recorded.read_text(encoding="utf-8"))["cookiecutter"]
     places = {
         "cookiecutter.json": option in COOKIECUTTER_JSON,
@@ -113,6 +122,8 @@ def missing_places(bake, option: str) -> list[str]:
         "README.md options table": bool(
             re.search(rf"^\| `{re.escape(option)}` \|", README, re.MULTILINE)
         ),
+        'generated README.md "What was selected"': option in SHOWN_ABOVE_THE_TABLE
+        or option in selection_table(generated_readme),
     }
     if is_matrix_option(option):
         built = [*build_matrix(), *makefile_builds()]
@@ -145,5 +156,6 @@ def test_a_new_option_is_missing_from_every_place(bake):
         "cookiecutter.json __prompts__",
         "hooks/pre_gen_project.py validate()",
         "README.md options table",
+        'generated README.md "What was selected"',
         "a sam build test (test_sam_cli, test_build_method)",
     ]

@@ -3,6 +3,7 @@ with only Python and git."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,8 +12,17 @@ import tomllib
 
 import pytest
 
-from helpers import baked_project
-from matrix import BOOLEANS, CHOICES, COOKIECUTTER_JSON, DEFAULTS, ROOT, full_matrix
+from helpers import SHOWN_ABOVE_THE_TABLE, baked_project, selection_table
+from matrix import (
+    BOOLEANS,
+    CHOICES,
+    COOKIECUTTER_JSON,
+    DEFAULTS,
+    PUBLIC_KEYS,
+    ROOT,
+    full_matrix,
+    quick_matrix,
+)
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"
@@ -166,3 +176,31 @@ def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path)
     )
     after = checkout_status()
     assert after == before
+
+
+SELECTION_SCOPES = [
+    pytest.param("quick", id="quick"),
+    pytest.param("full", id="full", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("scope", SELECTION_SCOPES)
+def test_generated_readme_shows_every_answer(bake, scope):
+    """The generated README's "What was selected" has a row for every answer but
+    the two it shows above (cookiecutter.json's order, whatever is on or off), and
+    each row gives the answer recorded in the project's .cookiecutter.json."""
+    combinations = quick_matrix() if scope == "quick" else full_matrix()
+    expected = [k for k in PUBLIC_KEYS if k not in SHOWN_ABOVE_THE_TABLE]
+    for rendering in bake.distinct("README.md", combinations):
+        project = rendering.path.parent
+        rows = selection_table(rendering.path.read_text(encoding="utf-8"))
+        assert list(rows) == expected, project
+        recorded = json.loads((project / ".cookiecutter.json").read_text("utf-8"))
+        for key, cell in rows.items():
+            value = recorded["cookiecutter"][key]
+            if key in BOOLEANS:
+                assert (cell == "no") if not value else cell.startswith("yes"), key
+            elif key == "metrics_namespace" and not recorded["cookiecutter"]["metrics"]:
+                assert cell == "not used"
+            else:  # a choice, then what it means; free text as typed
+                assert cell == f"`{value}`" or cell.startswith(f"`{value}`: "), key

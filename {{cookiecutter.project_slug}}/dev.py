@@ -14,7 +14,11 @@ the events API Gateway (REST) would send it for the routes in template.yaml: the
 path still percent-encoded, query strings and headers in both forms, a request
 context, a Lambda context; other paths get the API's gateway response. Only the
 function's environment variables from template.yaml are set: no AWS credentials,
+{% if cookiecutter.tracing %}
 no layer, no X-Ray (Powertools' Tracer is off outside Lambda).
+{% else %}
+no layer.
+{% endif %}
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Powertools layer in template.yaml is the version the tests install.
 
-Dependabot updates aws-lambda-powertools in requirements-dev.txt but cannot see the
+An update of aws-lambda-powertools in requirements-dev.txt does not reach the
 layer's version in template.yaml (the last part of the path of Powertools' public
 SSM parameter): this test fails until both name the same version.
 """

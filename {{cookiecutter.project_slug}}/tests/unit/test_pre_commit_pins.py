@@ -1,6 +1,6 @@
 """pre-commit runs the ruff the tests and CI run.
 
-requirements-dev.txt pins ruff, and Dependabot updates it there; the ruff hooks in
+requirements-dev.txt pins ruff (an update changes it there); the ruff hooks in
 .pre-commit-config.yaml install their own copy: this test fails until both name
 the same version.
 """
