@@ -41,7 +41,6 @@ OPTION_PATHS: dict[str, dict[object, tuple[str, ...]]] = {
             ".github",
             "deploy-role.yaml",
             "docs/deploy.md",
-            "requirements-sam.in",
         )
     },
 }

@@ -67,7 +67,7 @@ WORKFLOW = ".github/workflows/ci.yml"
 ROLE = "deploy-role.yaml"
 PAGE = "docs/deploy.md"
 LOCK = "requirements-sam.txt"
-DELIVERY_FILES = (".github", ROLE, PAGE, "requirements-sam.in")
+DELIVERY_FILES = (".github", ROLE, PAGE)
 
 
 # --- reading what was rendered ---
@@ -1955,7 +1955,7 @@ def test_sam_cli_lock_pins_every_package_with_hashes(bake, answers):
     """Every requirement of requirements-sam.txt is an exact pin with the hashes of
     its files; the SAM CLI's is cookiecutter.json's and requirements-sam.in's; the
     lock was resolved for every runtime offered, from the lowest (uv --universal),
-    by the command docs/deploy.md gives."""
+    by the command docs/dependencies.md gives."""
     project = baked_project(bake, answers)
     lock = (project / LOCK).read_text(encoding="utf-8")
     requirement_lines = [
@@ -1978,7 +1978,7 @@ def test_sam_cli_lock_pins_every_package_with_hashes(bake, answers):
     # Dependabot compiles it again with the options the file shows (--universal,
     # hashes): dependabot-core python/lib/dependabot/python/file_updater/
     # pip_compile_file_updater.rb, uv_pip_compile_options_from_compiled_file.
-    page = (project / PAGE).read_text(encoding="utf-8")
+    page = (project / "docs" / "dependencies.md").read_text(encoding="utf-8")
     assert command in page
 
 

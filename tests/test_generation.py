@@ -68,6 +68,7 @@ ALWAYS = {
     "hello_world/requirements.txt",
     "pyproject.toml",
     "requirements-dev.txt",
+    "requirements-sam.in",
     "requirements-sam.txt",
     "samconfig.toml",
     "template.yaml",
@@ -105,7 +106,6 @@ OPTION_FILES: dict[str, dict[object, set[str]]] = {
             ".github/workflows/ci.yml",
             "deploy-role.yaml",
             "docs/deploy.md",
-            "requirements-sam.in",
         }
     },
 }
@@ -197,6 +197,7 @@ EVERYTHING_OFF_FILES = [
     "hello_world/requirements.txt",
     "pyproject.toml",
     "requirements-dev.txt",
+    "requirements-sam.in",
     "requirements-sam.txt",
     "samconfig.toml",
     "template.yaml",

@@ -343,7 +343,6 @@ def test_unselected_paths_for_defaults_and_all_off():
             "docs/deploy.md",
             "docs/makefile-build.md",
             "docs/snapstart.md",
-            "requirements-sam.in",
             "docs/monitoring.md",
             *MAKEFILE_BUILD,
             "tests/unit/test_logging.py",
