@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from bench import build, report  # noqa: E402
+from bench import build, report
 from helpers import baked_project
 from matrix import ROOT
 
