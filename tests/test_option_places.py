@@ -110,8 +110,9 @@ def rejects_a_bad_value(valid: dict, option: str) -> bool:
     return False
 
 
-def missing_places(bake, option: str) -> list[str]:
-    """The places that do not know this option yet (see the module docstring)."""
+def places(bake, option: str) -> dict[str, bool]:
+    """Each place this option must reach, and whether it does (see the module
+    docstring)."""
     recorded = baked_project(bake, {}) / ".cookiecutter.json"
     generated_readme = (recorded.parent / "README.md").read_text(encoding="utf-8")
     valid = json.loads(recorded.read_text(encoding="utf-8"))["cookiecutter"]
@@ -141,7 +142,12 @@ def missing_places(bake, option: str) -> list[str]:
                 for value in option_values(option)
             )
         )
-    return [place for place, known in places.items() if not known]
+    return places
+
+
+def missing_places(bake, option: str) -> list[str]:
+    """The places that do not know this option yet."""
+    return [place for place, known in places(bake, option).items() if not known]
 
 
 @pytest.mark.parametrize("option", PUBLIC_KEYS)
@@ -159,3 +165,26 @@ def test_a_new_option_is_missing_from_every_place(bake):
         'generated README.md "What was selected"',
         "a sam build test (test_sam_cli, test_build_method)",
     ]
+
+
+# Each place, as CONTRIBUTING.md's "Add an option" names it.
+CONTRIBUTING_NAMES = {
+    "cookiecutter.json": "`cookiecutter.json`",
+    "cookiecutter.json __prompts__": "`__prompts__`",
+    "hooks/pre_gen_project.py validate()": "`hooks/pre_gen_project.py`",
+    "README.md options table": "README's options table",
+    'generated README.md "What was selected"': '"What was selected"',
+    "a sam build test (test_sam_cli, test_build_method)": "`build_matrix()`",
+    "matrix.py NO_CODE_KEYS (it changes the code)": "`NO_CODE_KEYS`",
+}
+
+
+def test_contributing_names_every_place(bake):
+    """CONTRIBUTING.md's steps for a new option name every place checked here (a
+    choice or a boolean reaches them all), and the files a value may own."""
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    section = text[text.index("## Add an option\n") :]
+    section = " ".join(section[: section.index("\n## ")].split())
+    assert sorted(places(bake, "logging")) == sorted(CONTRIBUTING_NAMES)
+    named = [*CONTRIBUTING_NAMES.values(), "`OPTION_PATHS`", "`OPTION_FILES`"]
+    assert [name for name in named if name not in section] == []
