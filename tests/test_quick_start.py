@@ -14,32 +14,35 @@ import contextlib
 import functools
 import http.client
 import json
-import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from filelock import FileLock
 from markdown_it import MarkdownIt
 
 from helpers import (
-    CACHE,
+    FIXED_PIP,
+    DevServer,
     baked_project,
     clean_environment,
-    digest,
-    once,
     post_gen,
+    read_answer,
+    request,
     require_interpreter,
-    requirement_lines,
     run,
-    tool,
+    send_raw,
+    shared_environments,
+    stock_python,
+    told,
+    user_shell,
     working_copy,
 )
 from matrix import DEFAULTS, combination_id, matrix_params, quick_matrix
@@ -47,7 +50,6 @@ from matrix import DEFAULTS, combination_id, matrix_params, quick_matrix
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 README_LINES = 200
 APP_LINES = 80
-ADDRESS = "http://127.0.0.1:3000"
 
 
 def quick_start_commands(readme: str) -> tuple[list[str], list[str]]:
@@ -156,8 +158,9 @@ def test_every_docs_link_resolves(bake, answers):
 
 # --- the three commands, run as written -----------------------------------------
 
+# Beside the stock run (test_quick_start_on_a_stock_python, the defaults), a spread
+# of combinations whose environments are made once with uv and shared.
 QUICK_START_RUNS = [
-    DEFAULTS,  # layer, pip builder, ci=github
     {
         **DEFAULTS,
         "powertools_source": "pip",
@@ -176,85 +179,53 @@ QUICK_START_RUNS = [
 ]
 
 
-def shared_environments(project: Path, python: str) -> None:
-    """.venv and .venv-sam made with uv (seeded with pip, as `python -m venv` makes
-    them) once per distinct Python and pins, linked into the project: its own
-    `dev.py setup` then finds them and brings them up to date, as on a rerun."""
-    for venv, requirements in (
-        (".venv", "requirements-dev.txt"),
-        (".venv-sam", "requirements-sam.txt"),
-    ):
-        lines = "\n".join(sorted(requirement_lines(project / requirements)))
-
-        def make(target: Path, requirements=requirements) -> None:
-            for command in (
-                ["venv", "--quiet", "--seed", "--python", python, str(target)],
-                ["pip", "install", "--quiet", "--python", str(target / "bin/python")]
-                + ["-r", requirements],
-            ):
-                done = run([tool("uv"), *command], cwd=project)
-                assert done.returncode == 0, done.stderr
-
-        name = f"quickstart-{venv[1:]}-{digest(python + lines)}"
-        shared = once(CACHE / "envs" / name, make, stamp=lines)
-        (project / venv).symlink_to(shared, target_is_directory=True)
-
-
-def user_shell(python: str) -> dict[str, str]:
-    """A user's shell with the runtime's Python first on PATH."""
-    env = clean_environment()
-    env["PATH"] = os.pathsep.join([str(Path(python).parent), env["PATH"]])
-    env["SAM_CLI_TELEMETRY"] = "0"
-    return env
-
-
 def shell(line: str, project: Path, env: dict[str, str]):
     return run(["sh", "-c", line], cwd=project, env=env)
 
 
-def call(path: str, method: str = "GET") -> tuple[int, dict[str, str], object]:
-    request = urllib.request.Request(ADDRESS + path, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            status, headers, body = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, body = error.code, error.headers, error.read()
+def call(url: str, path: str, method: str = "GET") -> tuple[int, object]:
+    """A request to the API: its status and JSON body, as every answer is."""
+    status, headers, body = request(url, path, method)
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Content-Type-Options"] == "nosniff"
-    return status, dict(headers), json.loads(body)
-
-
-def wait_for_server(server: subprocess.Popen) -> None:
-    for _ in range(300):
-        assert server.poll() is None, server.communicate()
-        try:
-            urllib.request.urlopen(ADDRESS + "/", timeout=1)  # noqa: S310
-        except urllib.error.HTTPError:
-            return  # an answer: it is serving
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail("dev.py serve did not answer in 30 s")
+    return status, json.loads(body)
 
 
 @contextlib.contextmanager
 def serving(serve: str, project: Path, env: dict[str, str]):
-    """The serve command running, for one test at a time on port 3000 (whatever
-    runs these tests); stopped with Ctrl-C's signal, its output kept."""
+    """The README's serve command running (port 3000), for one test at a time,
+    whatever runs these tests."""
     with FileLock(Path(tempfile.gettempdir()) / "quick-start-port-3000.lock"):
-        server = subprocess.Popen(
-            ["sh", "-c", f"exec {serve}"],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wait_for_server(server)
+        with DevServer(serve, project, env) as server:
+            assert server.url == "http://127.0.0.1:3000"
             yield server
-        finally:
-            server.send_signal(signal.SIGINT)  # Ctrl-C
-            server.output = server.communicate(timeout=30)
+
+
+def try_the_api(server: DevServer, answers: dict) -> None:
+    """What the README says to try, a wrong route and method; then the log lines."""
+    hello = call(server.url, "/hello")
+    name = call(server.url, "/hello/R%C3%A9my?q=1&q=2")
+    missing = call(server.url, "/nowhere")
+    wrong_method = call(server.url, "/hello", method="POST")
+    server.stop()
+    assert hello == (200, {"message": "hello unknown!"})
+    assert name == (200, {"message": "hello R\u00e9my!"})
+    # The gateway's answer for routes template.yaml does not declare.
+    assert missing == wrong_method == (404, {"message": "Not found"})
+    assert server.returncode == 0, server.stderr
+    assert ('"message":"Greeting"' in server.stdout) == answers["logging"]
+    assert ('"CloudWatchMetrics"' in server.stdout) == answers["metrics"]
+
+
+def assert_checked(done, answers: dict, project: Path) -> None:
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = ["ruff check", "ruff format --check", "pytest tests/unit", "sam build"]
+    steps.append("validate --lint --template template.yaml")
+    if answers["ci"] == "github":
+        steps.append("validate --lint --template deploy-role.yaml")
+    for step in steps:
+        assert step in done.stdout, step
+    assert (project / ".aws-sam" / "build" / "HelloWorldFunction" / "app.py").exists()
 
 
 @pytest.mark.slow
@@ -270,38 +241,98 @@ def test_quick_start_as_written(bake, tmp_path, answers):
         (project / "README.md").read_text(encoding="utf-8")
     )[0]
     assert run(["git", "init", "-q"], cwd=project).returncode == 0
-    if answers != DEFAULTS:  # the defaults' set-up makes both environments itself
-        shared_environments(project, python)
+    shared_environments(project, python, set_up=False)  # the README's setup does
     env = user_shell(python)
 
     done = shell(setup, project, env)
     assert done.returncode == 0, done.stdout + done.stderr
     hook = project / ".git" / "hooks" / "pre-commit"
     assert "pre-commit" in hook.read_text(encoding="utf-8")
+    with serving(serve, project, env) as server:
+        try_the_api(server, answers)
+    assert_checked(shell(check, project, env), answers, project)
+
+
+def only_these_on_path(directory: Path, programs: list[str]) -> str:
+    """A PATH of one directory holding links to these programs (paths, or names
+    found on PATH)."""
+    directory.mkdir()
+    for program in programs:
+        found = shutil.which(program)
+        assert found, f"{program} not found"
+        (directory / Path(program).name).symlink_to(found)
+    return str(directory)
+
+
+def pip_of(venv: Path) -> tuple[int, ...]:
+    done = run([str(venv / "bin" / "python"), "-m", "pip", "--version"])
+    return tuple(int(n) for n in done.stdout.split()[1].split(".")[:2])
+
+
+@pytest.mark.slow
+def test_quick_start_on_a_stock_python(bake, tmp_path):
+    """The README's commands, as a new user runs them: an installed python3.11 (or
+    3.12) whose bundled pip is older than 23.3, a PATH with nothing else (its Python,
+    git, sh), a folder that is not a git repository yet. A set-up interrupted, then
+    check (it says what to do), setup again, serve (with a client that stalls) and
+    check; then `git init` and setup again: the hook."""
+    stock = stock_python()
+    if stock is None:
+        pytest.skip(
+            "no installed python3.11 or python3.12 on PATH bundles a pip older than"
+            f" {'.'.join(map(str, FIXED_PIP))} (pyenv's 3.11.7 and 3.12.1 do)"
+        )
+    runtime, python, bundled = stock
+    answers = {**DEFAULTS, "runtime": runtime}
+    project = working_copy(bake, answers, tmp_path)
+    setup, serve, check = quick_start_commands(
+        (project / "README.md").read_text(encoding="utf-8")
+    )[0]
+    env = clean_environment()
+    env["PATH"] = only_these_on_path(tmp_path / "bin", [python, "git", "sh"])
+    env["SAM_CLI_TELEMETRY"] = "0"
+
+    # Ctrl-C while the SAM CLI's environment is being made.
+    interrupted = subprocess.Popen(
+        ["sh", "-c", f"exec {setup}"], cwd=project, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    while not (project / ".venv-sam").exists() and interrupted.poll() is None:
+        time.sleep(0.1)
+    interrupted.send_signal(signal.SIGINT)
+    _, errors = interrupted.communicate(timeout=60)
+    assert interrupted.returncode == 130, errors
+    again = f"dev.py setup: interrupted\n  run `{setup}` again to finish\n"
+    assert errors.endswith(again), errors
+    told(shell(check, project, env), "check", ".venv-sam is not set up", setup)
+
+    done = shell(setup, project, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Not a git repository: after `git init`, run setup again" in done.stdout
+    # Made by the stock pip, not one the suite brought.
+    assert pip_of(project / ".venv") == pip_of(project / ".venv-sam") < FIXED_PIP
+    assert bundled.startswith(".".join(map(str, pip_of(project / ".venv"))))
 
     with serving(serve, project, env) as server:
-        hello = call("/hello")
-        name = call("/hello/R%C3%A9my?q=1&q=2")
-        missing = call("/nowhere")
-        wrong_method = call("/hello", method="POST")
-    output, errors = server.output
-    assert hello[::2] == (200, {"message": "hello unknown!"})
-    assert name[::2] == (200, {"message": "hello R\u00e9my!"})
-    # The gateway's answer for routes template.yaml does not declare.
-    assert missing[::2] == wrong_method[::2] == (404, {"message": "Not found"})
-    assert server.returncode == 0, errors
-    assert ('"message":"Greeting"' in output) == answers["logging"], output
-    assert ('"CloudWatchMetrics"' in output) == answers["metrics"], output
+        # A client declares a body and sends none of it: others are answered.
+        stalled = send_raw(
+            server.url, b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n"
+        )
+        started = time.monotonic()
+        assert call(server.url, "/hello/x") == (200, {"message": "hello x!"})
+        assert time.monotonic() - started < 5
+        stalled.shutdown(socket.SHUT_WR)  # and then gives up
+        status, headers, body = read_answer(stalled)
+        assert (status, headers["Content-Type"]) == (400, "application/json")
+        assert "Content-Length" in json.loads(body)["message"]
+        try_the_api(server, answers)
+    assert_checked(shell(check, project, env), answers, project)
 
-    done = shell(check, project, env)
+    assert run(["git", "init", "-q"], cwd=project).returncode == 0
+    done = shell(setup, project, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    steps = ["ruff check", "ruff format --check", "pytest tests/unit", "sam build"]
-    steps.append("validate --lint --template template.yaml")
-    if answers["ci"] == "github":
-        steps.append("validate --lint --template deploy-role.yaml")
-    for step in steps:
-        assert step in done.stdout, step
-    assert (project / ".aws-sam" / "build" / "HelloWorldFunction" / "app.py").exists()
+    hook = project / ".git" / "hooks" / "pre-commit"
+    assert "pre-commit" in hook.read_text(encoding="utf-8")
 
 
 # What the handler receives from dev.py serve: a stand-in app.py returns its event
@@ -326,8 +357,9 @@ def lambda_handler(event, context):
 """
 
 
-def echoed(path: str, headers: list[tuple[str, str]] = ()) -> dict:
-    connection = http.client.HTTPConnection("127.0.0.1", 3000, timeout=10)
+def echoed(url: str, path: str, headers: list[tuple[str, str]] = ()) -> dict:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     connection.putrequest("GET", path)
     for name, value in headers:
         connection.putheader(name, value)
@@ -346,15 +378,15 @@ def test_serve_sends_the_events_api_gateway_sends(bake, tmp_path):
     shared_environments(project, python)
     sample = json.loads((project / "events" / "hello_name.json").read_text("utf-8"))
     (project / "hello_world" / "app.py").write_text(ECHO_APP, encoding="utf-8")
-    serve = quick_start_commands((project / "README.md").read_text(encoding="utf-8"))[
-        0
-    ][1]
 
-    with serving(serve, project, user_shell(python)):
+    serve = f"{python} dev.py serve --port 0"
+    with DevServer(serve, project, user_shell(python)) as server:
         named = echoed(
-            "/hello/R%C3%A9my%2Fx?q=1&q=2&e=a%20b", [("X-Two", "a"), ("X-Two", "b")]
+            server.url,
+            "/hello/R%C3%A9my%2Fx?q=1&q=2&e=a%20b",
+            [("X-Two", "a"), ("X-Two", "b")],
         )
-        plain = echoed("/hello")
+        plain = echoed(server.url, "/hello")
 
     event = named["event"]
     assert set(event) == set(sample)

@@ -127,17 +127,23 @@ def require_runtime() -> None:
 # --- setup -----------------------------------------------------------------------
 
 
-def pins(requirements: Path) -> str:
-    """A requirements file's text, then that of each file it includes (-r)."""
-    text = requirements.read_text(encoding="utf-8")
-    included = re.findall(r"^-r\s+(\S+)", text, re.MULTILINE)
-    return text + "".join(pins(requirements.parent / name) for name in included)
+def pins(requirements: Path) -> list[str]:
+    """A requirements file's lines, comments left out, each included file's (-r)
+    in its place."""
+    lines = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #")[0].strip()
+        if line.startswith("-r "):
+            lines += pins(requirements.parent / line[3:].strip())
+        elif line and not line.startswith("#"):
+            lines.append(line)
+    return lines
 
 
 def stamp(venv: Path) -> str:
     """What a complete environment was set up from: the Python and the pins."""
-    source = f"python{runtime()}\n{pins(ROOT / REQUIREMENTS[venv])}"
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+    lines = ["python{}.{}".format(*runtime()), *pins(ROOT / REQUIREMENTS[venv])]
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
 def require_setup(*venvs: Path) -> None:
@@ -167,19 +173,22 @@ def usable(python: Path) -> bool:
 
 def make_venv(venv: Path, *pip_options: str) -> None:
     """A virtual environment of this Python with the pins of its requirements file:
-    made again if it is missing, broken or of another Python, else brought up to
-    date; marked complete last, so that an interrupted setup is seen and redone."""
+    kept if setup completed it from the same pins, made again if it is missing,
+    broken or of another Python, else brought up to date; marked complete last, so
+    that an interrupted setup is seen, and redone by the next."""
     again = f"run `{this('setup')}` again once that is fixed"
     marker = venv / SET_UP
-    if marker.exists():
-        marker.unlink()
     python = executable(venv, "python")
     if not usable(python):
         run(sys.executable, "-m", "venv", "--clear", venv, advice=again)
+    elif marker.exists() and marker.read_text(encoding="utf-8") == stamp(venv):
+        print(f"{venv.name} is up to date with {REQUIREMENTS[venv]}", flush=True)
+        return
+    if marker.exists():
+        marker.unlink()
     pip = (python, "-m", "pip", "--disable-pip-version-check")
-    run(
-        *pip, "install", "--quiet", *pip_options, "-r", REQUIREMENTS[venv], advice=again
-    )
+    install = ("install", "--quiet", *pip_options, "-r", REQUIREMENTS[venv])
+    run(*pip, *install, advice=again)
     if "--no-deps" in pip_options:  # the lock itself must be complete
         run(*pip, "check", advice=f"the lock is incomplete: {again}")
     partial = marker.with_name(marker.name + ".partial")
@@ -193,8 +202,9 @@ def setup(_: argparse.Namespace) -> None:
     # The SAM CLI from its lock alone, every file checked against its hash, nothing
     # resolved: requirements-sam.txt is complete for every platform (uv pip compile
     # --universal). Resolving it would need pip 23.3 or later, which matches
-    # aws-sam-cli's boto3-stubs[...] extras to the pinned boto3-stubs (pip PR
-    # #12095); the pip that Python 3.11.0-3.11.7 and 3.12.0-3.12.1 bundle does not.
+    # aws-sam-cli's boto3-stubs[...] extras to the pinned boto3-stubs (pip's 23.3
+    # changelog, #12095); the pip that Python 3.11.0-3.11.7 and 3.12.0-3.12.1 bundle
+    # refuses the lock (pip issue #12345).
     make_venv(SAM_VENV, "--require-hashes", "--no-deps")
     if (ROOT / ".git").exists():
         run(
