@@ -110,7 +110,7 @@ def set_up(bake, tmp_path) -> tuple[Path, str]:
     return project, python
 
 
-def serve(project: Path, python: str, port: int = 0) -> DevServer:
+def dev_server(project: Path, python: str, port: int = 0) -> DevServer:
     return DevServer(
         f"{python} dev.py serve --port {port}", project, user_shell(python)
     )
@@ -138,7 +138,7 @@ def free_port() -> int:
 def test_serve_with_every_method_clients_that_misbehave_and_a_busy_port(set_up):
     project, python = set_up
     port = free_port()
-    with serve(project, python, port) as server:
+    with dev_server(project, python, port) as server:
         url = server.url
         assert url == f"http://127.0.0.1:{port}"  # --port
         # Two clients that declare a body and stall: the others are answered.
@@ -234,7 +234,7 @@ def test_serve_picks_up_saved_changes(set_up):
     app = project / "hello_world" / "app.py"
     template = project / "template.yaml"
     code = app.read_text(encoding="utf-8")
-    with serve(project, python) as server:
+    with dev_server(project, python) as server:
         url = server.url
         until(url, "/hello", (200, {"message": "hello unknown!"}))
         app.write_text(code.replace('f"hello {name}!"', 'f"hi {name}!"'), "utf-8")
