@@ -1,11 +1,14 @@
 """The generated README's Quick start, as a new user runs it.
 
 The README opens (title, description) with `## Quick start`: one fenced block of
-exactly three commands, set up, serve, check (dev.py). For a spread of combinations
-(both Powertools sources, both build methods, with and without ci=github) the suite
-runs the three lines as written, through the shell, in a fresh git repository: set
-up, serve and call the API with an HTTP client, check. The README and app.py stay
-short, and every docs/ link resolves in every combination.
+exactly three commands, set up, serve, check (dev.py). The suite runs the three lines
+as written, through the shell: once as a new user on a stock Python (its bundled pip
+older than 23.3, a PATH with nothing else, no git repository until the end, a set-up
+interrupted, a client that stalls), and for a spread of combinations (both Powertools
+sources, both build methods, with and without ci=github) in a fresh git repository
+with environments shared between runs: set up, serve and call the API with an HTTP
+client, check. The README and app.py stay short, and every docs/ link resolves in
+every combination.
 """
 
 from __future__ import annotations
