@@ -830,9 +830,9 @@ class DevServer:
         self.stop()
         pytest.fail(f"dev.py serve did not start: {self.output()}")
 
-    def stop(self) -> None:
+    def stop(self, stop_signal: int = signal.SIGINT) -> None:  # Ctrl-C's
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # Ctrl-C
+            self.process.send_signal(stop_signal)
         self.returncode = self.process.wait(timeout=30)
         self.stdout, self.stderr = self.output()
 

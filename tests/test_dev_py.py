@@ -10,10 +10,12 @@ Quick start's (helpers.shared_environments).
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -251,7 +253,17 @@ def test_serve_picks_up_saved_changes(set_up):
             events.replace("        HelloName:\n", EVENT + "        HelloName:\n")
         )
         until(url, "/bye", (200, {"message": "bye!"}))
-    assert server.returncode == 0, server.stderr
+        # Stopped otherwise than by Ctrl-C (a `kill`): the function's process goes too.
+        server.stop(signal.SIGTERM)
+        address = (urlsplit(url).hostname, urlsplit(url).port)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(address, timeout=1).close()
+            except ConnectionRefusedError:
+                break
+            assert time.monotonic() < deadline, "the function's process still serves"
+            time.sleep(0.1)
     assert "SyntaxError" in server.stderr
     assert "the function did not load (above)" in server.stderr
     assert "dev.py serve: hello_world/app.py changed: restarting" in server.stdout

@@ -595,13 +595,14 @@ def load_function() -> Function | None:
 
 def stop_when_parent_does() -> None:
     """The reloader holds this process's standard input open: end of file means
-    it stopped, or wants a restart."""
+    it stopped, however it ended, or wants a restart. (A signal could be ignored:
+    a shell starts a background job with SIGINT ignored.)"""
 
     def watch() -> None:
         sys.stdin.buffer.read()
-        import _thread
-
-        _thread.interrupt_main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     threading.Thread(target=watch, daemon=True).start()
 
