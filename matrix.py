@@ -84,20 +84,22 @@ def code_matrix() -> list[dict]:
 
 def quick_matrix() -> list[dict]:
     """A small, spread-out subset for the fast loop: the defaults, everything off,
-    each option changed once from the defaults."""
+    then every other value of every option once, the other answers at their
+    defaults (one_change_matrix()); no combination twice. Every value of every
+    option is rendered in the fast loop (tests/test_generation.py checks it)."""
+    everything_off = {
+        **DEFAULTS,
+        **{k: False for k in BOOLEANS},
+        "powertools_source": "layer",
+        "ci": "none",
+    }
     subset = [
         dict(DEFAULTS),
-        {
-            **DEFAULTS,
-            **{k: False for k in BOOLEANS},
-            "powertools_source": "layer",
-            "ci": "none",
-        },
+        everything_off,
+        *({**DEFAULTS, **change} for change in one_change_matrix()),
     ]
-    for key in MATRIX_KEYS:
-        for value in values(key)[1:]:
-            subset.append({**DEFAULTS, key: value})
-    return [answers for answers in subset if supported(answers)]
+    unique = {combination_id(a): a for a in subset if supported(a)}
+    return list(unique.values())
 
 
 def one_change_matrix() -> list[dict]:

@@ -3,6 +3,7 @@
 same run):
 
     .venv/bin/nox -s fast                 the quick subset, about a minute
+    .venv/bin/nox -s mutations            the fast loop against known defects
     .venv/bin/nox -s full                 what CI runs: install, lint, every combination
     .venv/bin/nox -s lint                 ruff and this repository's pre-commit hooks
     .venv/bin/nox -s bake -- ci=none      render a project, its checks and sam build
@@ -17,9 +18,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -78,10 +81,11 @@ def sync(session: nox.Session) -> None:
         marker.write_text(stamp, encoding="utf-8")
 
 
-def tools(session: nox.Session) -> None:
+def install_tools(session: nox.Session) -> None:
     """Checkers whose pins clash with aws-sam-cli's (click==8.1.8) get a venv each,
     .cache/tools/<name>/, from the exact pins in .ci/tools.txt; rebuilt only when
-    the pin changes. tests/conftest.py isolated_tool() runs them from there."""
+    the pin changes. tests/helpers.py isolated_tool() runs them from there (a
+    test skips, and the run's summary counts it, where one is missing)."""
     lines = (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
     for requirement in (line.strip() for line in lines):
         if not requirement or requirement.startswith("#"):
@@ -110,8 +114,10 @@ def pytest(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def fast(session: nox.Session) -> None:
-    """The quick subset of every check (tests not marked slow)."""
+    """The quick subset of every check (tests not marked slow), the isolated
+    checkers installed first: no check is skipped for want of one."""
     sync(session)
+    install_tools(session)
     pytest(session, "-m", "not slow")
 
 
@@ -120,9 +126,17 @@ def full(session: nox.Session) -> None:
     """What CI runs: install, lint this repository, then every test, every
     combination rendered and checked."""
     sync(session)
-    tools(session)
+    install_tools(session)
     ruff(session)
     pytest(session)
+
+
+@nox.session
+def tools(session: nox.Session) -> None:
+    """Install the isolated checkers only (.ci/tools.txt), for pytest runs
+    outside nox."""
+    sync(session)
+    install_tools(session)
 
 
 def ruff(session: nox.Session) -> None:
@@ -165,3 +179,131 @@ def bench(session: nox.Session) -> None:
     """The benchmark, `python -m bench` with the arguments after `--`."""
     sync(session)
     run(session, "python", "-m", "bench", *session.posargs)
+
+
+# Defects the fast loop must catch, each as edits of the template (a text that
+# occurs exactly once in the file, and what replaces it): the session `mutations`
+# applies each to a copy of this repository and shows `pytest -m "not slow"` fail
+# there; tests/test_tooling.py checks that every one still applies.
+APP = "{{cookiecutter.project_slug}}/hello_world/app.py"
+MUTATIONS = {
+    "the named route appends the caller to the logger's keys (a warm leak)": {
+        APP: [
+            (
+                "    name = unquote(name)\n",
+                "    name = unquote(name)\n{% if L %}\n"
+                "    logger.append_keys(caller=name)\n{% endif %}\n",
+            )
+        ]
+    },
+    "app.py no longer percent-decodes the name": {
+        APP: [
+            ("{% endif %}\nfrom urllib.parse import unquote\n\n", "\n{% endif %}\n"),
+            ("    name = unquote(name)\n", ""),
+        ]
+    },
+    "a 500 answers the exception's text": {
+        "{{cookiecutter.project_slug}}/hello_world/json_resolver.py": [
+            (
+                'INTERNAL_SERVER_ERROR, "Internal server error")',
+                "INTERNAL_SERVER_ERROR, str(error))",
+            )
+        ]
+    },
+    "dev.py serve hands the handler the path parameters decoded": {
+        "{{cookiecutter.project_slug}}/dev.py": [
+            ("import parse_qsl, urlsplit", "import parse_qsl, unquote, urlsplit"),
+            (
+                "parameters[part[1:-1]] = segments[index]",
+                "parameters[part[1:-1]] = unquote(segments[index])",
+            ),
+        ]
+    },
+}
+
+
+def mutate(root: Path, edits: dict[str, list[tuple[str, str]]]) -> None:
+    for name, replacements in edits.items():
+        path = root / name
+        text = path.read_text(encoding="utf-8")
+        for old, new in replacements:
+            if text.count(old) != 1:
+                raise ValueError(f"{name}: {old!r} does not occur exactly once")
+            text = text.replace(old, new)
+        path.write_text(text, encoding="utf-8")
+
+
+def repository_copy(target: Path) -> Path:
+    """This checkout's files as a commit would hold them (tracked or new, not
+    ignored), in a new git repository at `target`, sharing .cache/ (renders are
+    per run; the environments and tools there are made once, under locks)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    for name in filter(None, listed.stdout.split("\0")):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    (target / ".cache").symlink_to(CACHE, target_is_directory=True)
+    for command in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *command], cwd=target, check=True)
+    return target
+
+
+# A generated project's own tests that failed, inside the message of the test
+# that ran them (test_generated_project_tests.py).
+GENERATED_FAILURE = re.compile(r"FAILED (tests/unit/[^\s\[]+(?:\[[^\]]*\])?)")
+
+
+@nox.session
+def mutations(session: nox.Session) -> None:
+    """The fast loop (`pytest -m "not slow"`) on a copy of this repository, as it
+    is and then with each of MUTATIONS applied: the copy as it is must pass, every
+    mutated copy must fail. About five fast loops; run it after changing what the
+    fast loop runs or the behaviour a mutation breaks (CONTRIBUTING.md). The
+    output of each run is kept in .cache/mutations/."""
+    sync(session)
+    install_tools(session)
+    logs = CACHE / "mutations"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    runs = {"none (the repository as it is)": {}, **MUTATIONS}
+    outcomes = {}
+    with tempfile.TemporaryDirectory(prefix="mutations-") as directory:
+        # One snapshot: edits made while the session runs reach none of the runs.
+        snapshot = repository_copy(Path(directory) / "repository")
+        for number, (label, edits) in enumerate(runs.items()):
+            copy = Path(directory) / str(number)
+            shutil.copytree(snapshot, copy, symlinks=True)
+            mutate(copy, edits)
+            log = logs / f"{number}.log"
+            session.log(f"{label}: pytest -m 'not slow' (output: {log})")
+            with session.chdir(copy), log.open("w", encoding="utf-8") as output:
+                # Deselected: it checks that the template is not mutated.
+                run(session, "python", "-m", "pytest", "-n", "auto", "--dist",
+                    "worksteal", "-m", "not slow", "-p", "no:cacheprovider",
+                    "--deselect",
+                    "tests/test_tooling.py::test_every_mutation_still_applies",
+                    "--tb=short", "-rf", *session.posargs, stdout=output,
+                    success_codes=[0, 1])  # fmt: skip
+            shutil.rmtree(copy)
+            text = log.read_text(encoding="utf-8")
+            failed = re.findall(r"^FAILED (\S+)", text, re.MULTILINE)
+            failed += [
+                f"  its {t}" for t in sorted(set(GENERATED_FAILURE.findall(text)))
+            ]
+            summary = text.strip().splitlines()[-1] if text.strip() else "no output"
+            outcomes[label] = (failed, summary)
+    survived = []
+    for number, (label, (failed, summary)) in enumerate(outcomes.items()):
+        session.log(f"{label}: {summary.strip('= ')}")
+        for test in failed:
+            session.log(f"    caught by {test}")
+        if (number == 0) == bool(failed):
+            survived.append(label)
+    if survived:
+        session.error(
+            "the copy as it is must pass and each mutation must fail, not: "
+            + "; ".join(survived)
+        )

@@ -11,6 +11,8 @@ import pytest
 
 from helpers import (
     CACHE,
+    INSTALL_TOOLS,
+    MISSING_TOOL,
     ProjectEnvironments,
     Renders,
     SamBuilds,
@@ -23,6 +25,25 @@ from helpers import (
     run_directory,
     worker_count,
 )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """A run that skipped checks for want of a tool says so at its end, with the
+    command that installs them: a green run never hides them."""
+    missing: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else ""
+        found = MISSING_TOOL.search(str(reason))
+        if found:
+            missing[found["tool"]] = missing.get(found["tool"], 0) + 1
+    if missing:
+        terminalreporter.write_sep(
+            "=",
+            f"{sum(missing.values())} tests skipped: {', '.join(sorted(missing))} "
+            f"not installed; {INSTALL_TOOLS} installs them",
+            yellow=True,
+            bold=True,
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -63,6 +63,15 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=False, **kwargs)
 
 
+def python_m(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m module args` with the Python running the tests (the pinned tools
+    installed beside it, whichever interpreter their console scripts name); it
+    must succeed."""
+    result = run([sys.executable, "-m", module, *args], **kwargs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def tool(name: str) -> str:
     """A console script installed beside the Python running the tests."""
     path = Path(sys.executable).parent / name
@@ -78,11 +87,22 @@ def clean_environment() -> dict[str, str]:
     }
 
 
-def isolated_tool(name: str) -> str:
-    """The pinned tool's executable; fails in CI (CI set), skips locally, if absent."""
-    executable = CACHE / "tools" / name / "bin" / name
+# How to install them alone; every nox session that runs tests installs them.
+INSTALL_TOOLS = ".venv/bin/nox -s tools"
+# The reason a test skips for a missing tool (conftest.py counts them at the end).
+MISSING_TOOL = re.compile(r"(?P<tool>[\w-]+) not installed in \S+: ")
+
+
+def isolated_tool(name: str, command: str | None = None) -> str:
+    """The executable `command` (by default the name) of the pinned tool `name`
+    (.ci/tools.txt); fails in CI (CI set), skips locally, if absent."""
+    executable = CACHE / "tools" / name / "bin" / (command or name)
     if not executable.exists():
-        reason = f"{name} not installed in {executable.parent.parent}: run bash .ci/run"
+        reason = (
+            f"{name} not installed in {executable.parent.parent}: "
+            f"{INSTALL_TOOLS} installs it"
+        )
+        assert MISSING_TOOL.match(reason)
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -451,6 +471,30 @@ def tree(
         for path in sorted([project / part, *(project / part).rglob("*")])
         if path.is_file() and path.relative_to(project).parts[0] not in ignore
     }
+
+
+# The files that make the template; everything else in the checkout is tooling.
+TEMPLATE_PARTS = [
+    "cookiecutter.json",
+    "hooks",
+    "templates",
+    "{{cookiecutter.project_slug}}",
+]
+
+
+def copy_template(destination: Path) -> Path:
+    """The template's own files (TEMPLATE_PARTS), copied into a new directory: what
+    a git repository of the template holds (cruft and `--checkout` need one)."""
+    destination.mkdir(parents=True)
+    for part in TEMPLATE_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / part, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
 
 
 # --- the hooks, imported as modules: unrendered, their ANSWERS_JSON is a

@@ -1,6 +1,7 @@
 """Every way docs/entry-points.md says a project can be generated, run for real:
 the cookiecutter CLI, `sam init --location` from a pip-installed SAM CLI, the
-refusal of the native (frozen) SAM CLI installers, cruft, and cookiecutter replay.
+refusal of the native (frozen) SAM CLI installers, and cookiecutter replay (cruft,
+and rendering a release with --checkout: tests/test_release.py).
 
 Tools run as `python -m <module>` with the interpreter running the tests: the pinned
 versions installed beside it are the ones exercised, whichever interpreter the console
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import baked_project, run, tree, working_copy
+from helpers import baked_project, python_m, run, tree, working_copy
 from matrix import DEFAULTS, ROOT, quick_matrix
 
 ALL_OFF = quick_matrix()[1]
@@ -30,13 +31,6 @@ REFUSAL = (
     "installation has no Python interpreter available to run it. To unblock, "
     "either re-install SAM CLI from pip, or remove the hook from the template."
 )
-# The files that make the template; everything else in the checkout is tooling.
-TEMPLATE_PARTS = [
-    "cookiecutter.json",
-    "hooks",
-    "templates",
-    "{{cookiecutter.project_slug}}",
-]
 
 
 @pytest.fixture
@@ -45,19 +39,7 @@ def env(cookiecutter_config) -> dict[str, str]:
         **os.environ,
         "COOKIECUTTER_CONFIG": str(cookiecutter_config),
         "SAM_CLI_TELEMETRY": "0",
-        # cruft and the project repositories below commit without a user config.
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
     }
-
-
-def python_m(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    result = run([sys.executable, "-m", module, *args], **kwargs)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def cookiecutter_cli(output: Path, env: dict, *args: str) -> Path:
@@ -213,68 +195,6 @@ def test_frozen_sam_before_1_170_would_skip_the_hooks_silently(monkeypatch, cook
 
     assert result.exception is None, result.exception
     assert (result.project_path / "tests/unit/test_metrics.py").exists()
-
-
-# --- cruft ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def template_repository(tmp_path, env) -> Path:
-    """The template as cruft needs it: a git repository with one commit."""
-    repository = tmp_path / "template"
-    repository.mkdir()
-    for part in TEMPLATE_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(
-                source,
-                repository / part,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-        else:
-            shutil.copy2(source, repository / part)
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
-        git = run(["git", *command], cwd=repository, env=env)
-        assert git.returncode == 0, git.stderr
-    return repository
-
-
-@pytest.mark.slow
-def test_cruft_create_then_update_an_answer(bake, tmp_path, env, template_repository):
-    python_m(
-        "cruft",
-        "create",
-        str(template_repository),
-        "--no-input",
-        "--output-dir",
-        str(tmp_path / "cruft"),
-        env=env,
-    )
-    project = only_child(tmp_path / "cruft")
-    assert (project / "tests/unit/test_metrics.py").exists()
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "new"]):
-        assert run(["git", *command], cwd=project, env=env).returncode == 0
-
-    python_m(
-        "cruft",
-        "update",
-        "--skip-apply-ask",
-        "--variables-to-update",
-        '{"metrics": false}',
-        cwd=project,
-        env=env,
-    )
-
-    assert not (project / "tests/unit/test_metrics.py").exists()
-    assert "POWERTOOLS_METRICS_NAMESPACE" not in (project / "template.yaml").read_text(
-        "utf-8"
-    )
-    assert "Metrics" not in (project / "hello_world/app.py").read_text("utf-8")
-    cruft_state = json.loads((project / ".cruft.json").read_text("utf-8"))
-    assert cruft_state["context"]["cookiecutter"]["metrics"] is False
-    # The whole project is what a fresh render with that answer gives.
-    fresh = baked_project(bake, {**DEFAULTS, "metrics": False})
-    assert tree(project, ignore=(".git", ".cruft.json")) == tree(fresh)
 
 
 # --- cookiecutter replay (docs/entry-points.md: re-render)

@@ -1,6 +1,10 @@
 """Each combination of the options that change the generated Python runs the
 generated project's own test suite, in an environment built from its own
-requirements-dev.txt (one environment per distinct set of requirements)."""
+requirements-dev.txt (one environment per distinct set of requirements).
+
+The defaults' suite runs in the fast loop too: the behaviours users care most
+about (the decoded name, no internals in a 500, nothing of one caller in the next
+invocation's records) are tested there, in process, on one rendering."""
 
 from __future__ import annotations
 
@@ -30,7 +34,12 @@ def suites() -> list[dict]:
     return [*pip, *makefile]
 
 
-CODE_COMBINATIONS = [pytest.param(a, id=combination_id(a)) for a in suites()]
+CODE_COMBINATIONS = [
+    pytest.param(
+        a, id=combination_id(a), marks=() if a == DEFAULTS else pytest.mark.slow
+    )
+    for a in suites()
+]
 
 
 def python_files(project) -> dict[str, bytes]:
@@ -63,14 +72,13 @@ def test_the_makefile_build_changes_no_other_python(bake, answers):
     }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("answers", CODE_COMBINATIONS)
 def test_generated_unit_tests_pass(bake, project_envs, tmp_path, answers):
     project = working_copy(bake, answers, tmp_path)
     python = project_envs.python_for(project)
 
     result = run(
-        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"],
+        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs"],
         cwd=project,
         # No __pycache__ in the shared bake: test_generation checks its exact files.
         env={**clean_environment(), "PYTHONDONTWRITEBYTECODE": "1"},

