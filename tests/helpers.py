@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +39,7 @@ import yaml
 from filelock import FileLock, Timeout
 from pytest_cookies.plugin import Result
 
-from matrix import COOKIECUTTER_JSON, POWERTOOLS_VERSION, ROOT, combination_id
+from matrix import COOKIECUTTER_JSON, DEFAULTS, POWERTOOLS_VERSION, ROOT, combination_id
 
 CACHE = ROOT / ".cache"
 # The region the tests lint, validate and run the function for (`sam validate
@@ -762,13 +763,11 @@ def user_shell(python: str) -> dict[str, str]:
     return env
 
 
-def shared_environments(project: Path, python: str, set_up: bool = True) -> None:
+def shared_environments(project: Path, python: str) -> None:
     """.venv and .venv-sam made with uv (seeded with pip, as `python -m venv` makes
     them) once per distinct Python and pins, kept in .cache/ and linked into the
-    project; with `set_up`, completed by the project's own `dev.py setup` once (it
-    marks each environment set up): the project then finds them as a setup leaves
-    them."""
-    names, stamps = [], []
+    project: its own `dev.py setup` then finds them and completes them, as on a
+    rerun."""
     for venv, requirements in (
         (".venv", "requirements-dev.txt"),
         (".venv-sam", "requirements-sam.txt"),
@@ -787,20 +786,64 @@ def shared_environments(project: Path, python: str, set_up: bool = True) -> None
         name = f"quickstart-{venv[1:]}-{digest(python + lines)}"
         shared = once(CACHE / "envs" / name, make, stamp=lines)
         (project / venv).symlink_to(shared, target_is_directory=True)
-        names.append(name)
-        stamps.append(lines)
 
-    if not set_up:
-        return
 
-    def complete(marker: Path) -> None:
-        done = run([python, "dev.py", "setup"], cwd=project, env=user_shell(python))
-        assert done.returncode == 0, done.stdout + done.stderr
-        marker.write_text(done.stdout, encoding="utf-8")
+def runner_environment(project: Path) -> None:
+    """The fast loop's stand-in for `dev.py setup` (the slow tests run the real one):
+    the project's .venv a new virtual environment that sees the packages of the one
+    running the tests (serve needs PyYAML, and the app no more when it imports
+    nothing else), marked complete by the project's own dev.py."""
+    venv = project / ".venv"
+    made = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    assert made.returncode == 0, made.stderr
+    (site,) = venv.glob("lib/python*/site-packages")
+    (site / "runner.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    marked = run(
+        [str(venv / "bin" / "python"), "-c", "import dev; dev.mark_set_up(dev.VENV)"],
+        cwd=project,
+    )
+    assert marked.returncode == 0, marked.stderr
 
-    # Again when an environment is made again, or dev.py changes (what it writes).
-    stamps.append(file_digest(project / "dev.py"))
-    once(CACHE / "envs" / f"{'+'.join(names)}.set-up", complete, "\n".join(stamps))
+
+# What the handler receives from dev.py serve: a stand-in app.py returns its event
+# and context as the body.
+ECHO_APP = """
+import json
+
+
+def lambda_handler(event, context):
+    seen = {
+        "event": event,
+        "function_name": context.function_name,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "aws_request_id": context.aws_request_id,
+        "remaining": context.get_remaining_time_in_millis(),
+    }
+    return {
+        "statusCode": 200,
+        "multiValueHeaders": {
+            "Content-Type": ["application/json"],
+            "X-Content-Type-Options": ["nosniff"],
+        },
+        "body": json.dumps(seen),
+    }
+"""
+
+
+def echoing_project(bake, destination: Path) -> Path:
+    """A copy of the default project whose app.py echoes what it receives
+    (ECHO_APP), set up for `dev.py serve` with runner_environment."""
+    project = working_copy(bake, DEFAULTS, destination)
+    (project / "hello_world" / "app.py").write_text(ECHO_APP, encoding="utf-8")
+    runner_environment(project)
+    return project
+
+
+def free_port() -> int:
+    """A port nothing listens on now (port 3000 may be taken on this machine)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def request(

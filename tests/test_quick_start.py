@@ -37,6 +37,7 @@ from helpers import (
     DevServer,
     baked_project,
     clean_environment,
+    echoing_project,
     post_gen,
     read_answer,
     request,
@@ -245,7 +246,7 @@ def test_quick_start_as_written(bake, tmp_path, answers):
         (project / "README.md").read_text(encoding="utf-8")
     )[0]
     assert run(["git", "init", "-q"], cwd=project).returncode == 0
-    shared_environments(project, python, set_up=False)  # the README's setup does
+    shared_environments(project, python)
     env = user_shell(python)
 
     done = shell(setup, project, env)
@@ -339,28 +340,6 @@ def test_quick_start_on_a_stock_python(bake, tmp_path):
     assert "pre-commit" in hook.read_text(encoding="utf-8")
 
 
-# What the handler receives from dev.py serve: a stand-in app.py returns its event
-# and context as the body.
-ECHO_APP = """
-import json
-
-
-def lambda_handler(event, context):
-    seen = {
-        "event": event,
-        "function_name": context.function_name,
-        "memory_limit_in_mb": context.memory_limit_in_mb,
-        "aws_request_id": context.aws_request_id,
-        "remaining": context.get_remaining_time_in_millis(),
-    }
-    return {
-        "statusCode": 200,
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "body": json.dumps(seen),
-    }
-"""
-
-
 def echoed(url: str, path: str, headers: list[tuple[str, str]] = ()) -> dict:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
@@ -373,21 +352,18 @@ def echoed(url: str, path: str, headers: list[tuple[str, str]] = ()) -> dict:
     return json.loads(response.read())
 
 
-@pytest.mark.slow
 def test_serve_sends_the_events_api_gateway_sends(bake, tmp_path):
     """The event and context dev.py serve gives the handler, field by field, next to
-    the REST proxy event `sam local generate-event` makes (events/hello_name.json)."""
-    python = require_interpreter(DEFAULTS["runtime"])
-    project = working_copy(bake, DEFAULTS, tmp_path)
-    shared_environments(project, python)
+    the REST proxy event `sam local generate-event` makes (events/hello_name.json):
+    the path and its parameters as the client sent them, escapes included (the app
+    decodes the name once)."""
+    project = echoing_project(bake, tmp_path)
     sample = json.loads((project / "events" / "hello_name.json").read_text("utf-8"))
-    (project / "hello_world" / "app.py").write_text(ECHO_APP, encoding="utf-8")
-
-    serve = f"{python} dev.py serve --port 0"
-    with DevServer(serve, project, user_shell(python)) as server:
+    serve = f"{sys.executable} dev.py serve --port 0"
+    with DevServer(serve, project, clean_environment()) as server:
         named = echoed(
             server.url,
-            "/hello/R%C3%A9my%2Fx?q=1&q=2&e=a%20b",
+            "/hello/R%C3%A9my%2Fx%2541?q=1&q=2&e=a%20b",
             [("X-Two", "a"), ("X-Two", "b")],
         )
         plain = echoed(server.url, "/hello")
@@ -402,9 +378,9 @@ def test_serve_sends_the_events_api_gateway_sends(bake, tmp_path):
     )
     assert event["httpMethod"] == event["requestContext"]["httpMethod"] == "GET"
     # The path and its parameters as the client sent them, escapes included.
-    assert event["path"] == "/hello/R%C3%A9my%2Fx"
-    assert event["pathParameters"] == {"name": "R%C3%A9my%2Fx"}
-    assert event["requestContext"]["path"] == "/Prod/hello/R%C3%A9my%2Fx"
+    assert event["path"] == "/hello/R%C3%A9my%2Fx%2541"
+    assert event["pathParameters"] == {"name": "R%C3%A9my%2Fx%2541"}
+    assert event["requestContext"]["path"] == "/Prod/hello/R%C3%A9my%2Fx%2541"
     assert event["requestContext"]["stage"] == "Prod"
     assert event["queryStringParameters"] == {"q": "2", "e": "a b"}
     assert event["multiValueQueryStringParameters"] == {"q": ["1", "2"], "e": ["a b"]}
@@ -420,66 +396,3 @@ def test_serve_sends_the_events_api_gateway_sends(bake, tmp_path):
     assert plain["event"]["queryStringParameters"] is None
     assert plain["event"]["resource"] == "/hello"
     assert named["aws_request_id"] != plain["aws_request_id"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve_on_a_free_port(project: Path) -> tuple[subprocess.Popen, int]:
-    """`dev.py serve` in the environment running the tests (serve needs PyYAML
-    only), on a port nothing else uses: port 3000 may be taken on this machine."""
-    port = free_port()
-    # dev.py serve runs in the project's .venv: here, the one running the tests.
-    (project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    command = [sys.executable, "dev.py", "serve"]
-    dev = project / "dev.py"
-    source = dev.read_text(encoding="utf-8")
-    if "--port" in source:
-        command += ["--port", str(port)]
-    else:  # a dev.py without --port listens on its ADDRESS
-        address = 'ADDRESS = ("127.0.0.1", 3000)'
-        assert source.count(address) == 1
-        dev.write_text(source.replace(address, f'ADDRESS = ("127.0.0.1", {port})'))
-    server = subprocess.Popen(
-        command,
-        cwd=project,
-        env=clean_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return server, port
-
-
-def test_serve_passes_the_path_as_the_client_sent_it(bake, tmp_path):
-    """The fast loop's check of dev.py serve, with the echoing app: the handler
-    gets the path and its parameters still percent-encoded, as from API Gateway
-    REST (the app decodes the name once)."""
-    project = working_copy(bake, DEFAULTS, tmp_path)
-    (project / "hello_world" / "app.py").write_text(ECHO_APP, encoding="utf-8")
-    server, port = serve_on_a_free_port(project)
-    path = "/hello/R%C3%A9my%2Fx%2541"
-    try:
-        for _ in range(300):
-            assert server.poll() is None, server.communicate()
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                connection.request("GET", path)
-                response = connection.getresponse()
-                break
-            except ConnectionRefusedError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("dev.py serve did not answer in 30 s")
-        assert response.status == 200, response.read()
-        event = json.loads(response.read())["event"]
-    finally:
-        server.send_signal(signal.SIGINT)  # Ctrl-C
-        server.communicate(timeout=30)
-
-    assert event["path"] == path
-    assert event["pathParameters"] == {"name": "R%C3%A9my%2Fx%2541"}
-    assert event["requestContext"]["path"] == f"/Prod{path}"

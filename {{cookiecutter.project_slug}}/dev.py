@@ -191,6 +191,12 @@ def make_venv(venv: Path, *pip_options: str) -> None:
     run(*pip, *install, advice=again)
     if "--no-deps" in pip_options:  # the lock itself must be complete
         run(*pip, "check", advice=f"the lock is incomplete: {again}")
+    mark_set_up(venv)
+
+
+def mark_set_up(venv: Path) -> None:
+    """Record that the environment is complete, with what it was made from."""
+    marker = venv / SET_UP
     partial = marker.with_name(marker.name + ".partial")
     partial.write_text(stamp(venv), encoding="utf-8")
     os.replace(partial, marker)
