@@ -889,7 +889,8 @@ def told(done, command: str, *words: str) -> None:
 class DevServer:
     """`dev.py serve` (a shell command line) running in a project, its output in
     files beside the project (a pipe nobody reads could fill and stall it); `url`
-    is the address it prints. Stopped with Ctrl-C's signal; then `returncode`,
+    is the address it prints. Stopped as Ctrl-C in its terminal stops it (SIGINT to
+    each process of its group), or with a signal to it alone; then `returncode`,
     `stdout` and `stderr`."""
 
     def __init__(self, line: str, project: Path, env: dict[str, str]):
@@ -898,7 +899,7 @@ class DevServer:
         with self.files[0].open("w") as out, self.files[1].open("w") as err:
             self.process = subprocess.Popen(
                 ["sh", "-c", f"exec {line}"], cwd=project, env=env, stdout=out,
-                stderr=err,
+                stderr=err, start_new_session=True,  # a terminal's process group
             )  # fmt: skip
         self.url = self.wait_for_address()
 
@@ -917,9 +918,13 @@ class DevServer:
         self.stop()
         pytest.fail(f"dev.py serve did not start: {self.output()}")
 
-    def stop(self, stop_signal: int = signal.SIGINT) -> None:  # Ctrl-C's
+    def stop(self, alone: int | None = None) -> None:
+        """Ctrl-C, or the signal `alone` sent to the server process only."""
         if self.process.poll() is None:
-            self.process.send_signal(stop_signal)
+            if alone is None:
+                os.killpg(self.process.pid, signal.SIGINT)
+            else:
+                self.process.send_signal(alone)
         self.returncode = self.process.wait(timeout=30)
         self.stdout, self.stderr = self.output()
 

@@ -179,7 +179,9 @@ def test_serve_with_every_method_clients_that_misbehave_and_a_busy_port(echoing)
     assert json_answer(not_a_length)[0] == 400
     assert json_answer(chunked)[0] == 411
     assert json_answer(short)[0] == 400
+    # Stopped by Ctrl-C: both processes, quietly.
     assert server.returncode == 0, server.stderr
+    assert "Traceback" not in server.stderr and "Fatal" not in server.stderr
     assert "<html" not in server.stdout.lower() + server.stderr.lower()
     told(busy, "serve", f"port {port} is in use", f"dev.py serve --port {port + 1}`")
     assert busy.returncode == 1
@@ -235,7 +237,7 @@ def test_serve_picks_up_saved_changes(echoing):
         )
         until(url, "/bye", 200, "/bye")
         # Stopped otherwise than by Ctrl-C (a `kill`): the function's process goes too.
-        server.stop(signal.SIGTERM)
+        server.stop(alone=signal.SIGTERM)  # `kill PID`
         address = (urlsplit(url).hostname, urlsplit(url).port)
         deadline = time.monotonic() + 5
         while True:

@@ -218,6 +218,7 @@ def try_the_api(server: DevServer, answers: dict) -> None:
     # The gateway's answer for routes template.yaml does not declare.
     assert missing == wrong_method == (404, {"message": "Not found"})
     assert server.returncode == 0, server.stderr
+    assert "Traceback" not in server.stderr and "Fatal" not in server.stderr
     assert ('"message":"Greeting"' in server.stdout) == answers["logging"]
     assert ('"CloudWatchMetrics"' in server.stdout) == answers["metrics"]
 

@@ -418,6 +418,12 @@ class Gateway(BaseHTTPRequestHandler):
     timeout = READ_TIMEOUT
     server_version = "dev.py"
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError):  # the client went: no one to answer
+            self.close_connection = True
+
     def __getattr__(self, name: str):
         # Every method, TRACE, CONNECT and unknown ones included, goes where
         # API Gateway sends it: a route, or the API's gateway response.
@@ -605,7 +611,10 @@ def stop_when_parent_does() -> None:
     a shell starts a background job with SIGINT ignored.)"""
 
     def watch() -> None:
-        sys.stdin.buffer.read()
+        # Unbuffered: a thread blocked in sys.stdin's reader would hold its lock,
+        # which Python takes again at exit (a fatal error after Ctrl-C).
+        while os.read(sys.stdin.fileno(), 512):
+            pass
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
