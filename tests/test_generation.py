@@ -288,7 +288,7 @@ def test_renders_exactly_the_selected_files(bake, answers):
 
 
 # Syntax that is meant to survive rendering: GitHub Actions expressions.
-ALLOWED_BRACES = re.compile(r"\$\{\{ [\w.]+ \}\}")
+ALLOWED_BRACES = re.compile(r"\$\{\{ [\w.-]+ \}\}")
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)

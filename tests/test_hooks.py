@@ -379,7 +379,7 @@ def test_next_steps_say_what_each_variant_needs(build):
 @pytest.mark.parametrize("monitoring", [True, False])
 def test_next_steps_say_to_confirm_the_alarm_subscription(monitoring):
     steps = post_gen.next_steps({**VALID, "monitoring": monitoring})
-    assert ("AlarmEmail" in steps and "confirmation e-mail" in steps) == monitoring
+    assert ("subscribe an address" in steps and "confirm" in steps) == monitoring
 
 
 def test_slug_fallback_is_what_cookiecutter_json_derives():

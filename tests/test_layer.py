@@ -96,14 +96,8 @@ def local_layers(project, overrides: dict | None) -> list[LayerVersion]:
 @pytest.mark.parametrize("answers", LAYER)
 def test_layer_is_the_pinned_ssm_parameter(bake, answers):
     template = load_cfn(baked_project(bake, answers) / "template.yaml")
-    # Beside FunctionPermissionsBoundary (tests/test_delivery.py) and, with
-    # monitoring, AlarmEmail (tests/test_monitoring.py).
-    alarm_email = {"AlarmEmail"} if answers["monitoring"] else set()
-    assert set(template["Parameters"]) == {
-        PARAMETER,
-        "FunctionPermissionsBoundary",
-        *alarm_email,
-    }
+    # Beside FunctionPermissionsBoundary (tests/test_delivery.py).
+    assert set(template["Parameters"]) == {PARAMETER, "FunctionPermissionsBoundary"}
     assert template["Parameters"][PARAMETER] == {
         "Type": "AWS::SSM::Parameter::Value<String>",
         "Default": ssm_path(answers),

@@ -23,7 +23,7 @@ from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
 
 MONITORING_TYPES = {
     "AWS::SNS::Topic",
-    "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
     "AWS::Logs::QueryDefinition",
@@ -95,29 +95,42 @@ def check_template(template: dict, answers: dict) -> None:
     text = json.dumps(template)
     if not answers["monitoring"]:
         assert kinds & MONITORING_TYPES == set()
-        assert "AlarmEmail" not in template.get("Parameters", {})
-        assert "HasAlarmEmail" not in template["Conditions"]
         assert "Alarm" not in text and "Dashboard" not in text
         return
 
-    # The topic, and the e-mail subscription only when an address is given.
-    (topic,) = of_type(template, "AWS::SNS::Topic").values()
+    # The topic; who receives the alarms is subscribed by hand (docs/monitoring.md),
+    # so no address is a parameter, and the stack subscribes nothing.
+    (topic_id, topic), *_ = of_type(template, "AWS::SNS::Topic").items()
     assert sub(topic["Properties"]["TopicName"]) == f"{STACK}-alarms"
     # CloudWatch cannot publish to a topic under alias/aws/sns (FACTS.md section 9).
     assert "KmsMasterKeyId" not in topic["Properties"]
-    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
-    assert template["Conditions"]["HasAlarmEmail"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
-    }
-    (subscription,) = of_type(template, "AWS::SNS::Subscription").values()
-    assert subscription["Condition"] == "HasAlarmEmail"
-    assert subscription["Properties"] == {
-        "TopicArn": {"Ref": "AlarmTopic"},
-        "Protocol": "email",
-        "Endpoint": {"Ref": "AlarmEmail"},
-    }
+    assert "Subscription" not in topic["Properties"]
+    assert "AWS::SNS::Subscription" not in kinds
+    assert not [p for p in template.get("Parameters", {}) if "Email" in p]
 
     found = alarms(template)
+    alarm_ids = sorted(of_type(template, "AWS::CloudWatch::Alarm"))
+    assert len(alarm_ids) == len(found)
+    # Only the stack's alarms publish, through CloudWatch; every other publisher
+    # (anyone in the account) is refused.
+    (policy,) = of_type(template, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    allow, deny = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert allow["Effect"] == "Allow" and deny["Effect"] == "Deny"
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == deny["Action"] == "sns:Publish"
+    assert allow["Resource"] == deny["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+    sources = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(source["Fn::GetAtt"][0] for source in sources) == alarm_ids
+    assert {source["Fn::GetAtt"][1] for source in sources} == {"Arn"}
+    assert deny["Principal"] == "*"
+    assert deny["Condition"] == {
+        "StringNotEquals": {"aws:PrincipalServiceName": "cloudwatch.amazonaws.com"}
+    }
+
     expected = set(AWS_ALARMS) | ({CUSTOM_ALARM} if answers["metrics"] else set())
     assert set(found) == expected
     timeout = resources["HelloWorldFunction"]["Properties"]["Timeout"]
@@ -299,8 +312,8 @@ ROLE_CASES = [
     "answers", [pytest.param(a, id=combination_id(a)) for a in ROLE_CASES]
 )
 def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
-    """The deploy role may change the topic, its subscriptions, each alarm and the
-    dashboard of its own stack (names resolved from template.yaml), none of a
+    """The deploy role may change the topic, each alarm and the dashboard of its
+    own stack (names resolved from template.yaml), none of a
     sibling stack's (a stack named with this one's name as a prefix)."""
     project = baked_project(bake, answers)
     statements = role_statements(project)
@@ -327,14 +340,15 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
         dashboard["Properties"]["DashboardName"]
     )
     owned = {
-        topic_arn: ["sns:CreateTopic", "sns:DeleteTopic", "sns:Subscribe"],
-        f"{topic_arn}:0a1b2c3d-subscription": ["sns:Unsubscribe"],
+        topic_arn: ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes"],
         dashboard_arn: ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"],
         **{
             arn: ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"]
             for arn in alarm_arns
         },
     }
+    # Subscriptions are made by hand, never by a deploy.
+    assert not actions & {"sns:Subscribe", "sns:Unsubscribe", "sns:Publish"}
     for arn, needed in owned.items():
         for action in needed:
             assert role_allows(statements, action, arn), (action, arn)
@@ -342,8 +356,10 @@ def test_deploy_role_reaches_exactly_this_stacks_monitoring(bake, answers):
         for action in needed:
             assert not role_allows(statements, action, sibling), (action, sibling)
     # Exactly these alarms: one resource per alarm of template.yaml.
-    (alarm_statement,) = [s for s in statements if s["Sid"] == "Alarms"]
-    assert sorted(sub(r) for r in alarm_statement["Resource"]) == sorted(alarm_arns)
+    for sid in ("Alarms", "AlarmActions"):
+        (alarm_statement,) = [s for s in statements if s["Sid"] == sid]
+        resources = sorted(sub(r) for r in alarm_statement["Resource"])
+        assert resources == sorted(alarm_arns), sid
     assert ("logs:PutQueryDefinition" in actions) == answers["logging"]
 
 
@@ -359,7 +375,7 @@ def test_observe_text_says_what_fires_where_and_what_to_run(bake, answers):
     readme = (project / "README.md").read_text(encoding="utf-8")
     (observe,) = re.findall(r"^## Observe\n(.*?)^## ", readme, re.S | re.M)
     assert f"`{stack}-alarms`" in observe  # where it goes
-    assert "AlarmEmail=" in observe and "confirmation" in observe  # once, by hand
+    assert "aws sns subscribe" in observe and "confirm" in observe  # once, by hand
     first = f"`{stack}/errors`" if answers["logging"] else "--filter ERROR"
     assert first in observe  # the first query
     assert "docs/monitoring.md" in observe

@@ -118,7 +118,7 @@ def test_readme_opens_with_three_commands(bake, answers):
     assert [line.strip() for line in steps.splitlines()[2:5]] == commands
     if answers["ci"] == "github":
         workflow = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
-        check = workflow[workflow.index("  check:") : workflow.index("  deploy:")]
+        check = workflow[workflow.index("  check:") : workflow.index("  build:")]
         ran = re.findall(r"^\s+run: (.+)$", check, re.MULTILINE)
         assert ran == [commands[0], commands[2]], "CI's check job runs the README's"
 

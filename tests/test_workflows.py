@@ -118,6 +118,9 @@ def test_least_privilege_and_pinned_actions(workflows):
             uses = [step.get("uses", "").split("@")[0] for step in job["steps"]]
             if OIDC_ACTION in uses:
                 allowed.add(("id-token", "write"))
+            # Artifacts downloaded through the REST API with the job's token.
+            if any("github-token" in step.get("with", {}) for step in job["steps"]):
+                allowed.add(("actions", "read"))
             if (path, name) == (TEMPLATE_WORKFLOW, RELEASE_JOB):
                 allowed.add(("contents", "write"))
             assert set(job["permissions"].items()) <= allowed, name

@@ -5,7 +5,9 @@ Lambda compiles every module the function imports at every cold start (its code
 directory is read-only), and it bundles botocore (pulled in by aws-xray-sdk)
 although Lambda's Python runtime already has it, compiled. Instead, this script
 
-1. installs requirements.txt for Lambda's platform into the artifact directory;
+1. installs requirements.txt for Lambda's platform into the artifact directory
+   (when it is a lock with hashes, every file checked against them and nothing
+   resolved beyond it: docs/dependencies.md);
 2. removes boto3, botocore and the packages only they need, unless
    requirements.txt names them: Lambda's Python runtime provides them;
 3. copies the function's code (this directory but the Makefile and this script);
@@ -58,6 +60,11 @@ def requirement_names(lines: list[str]) -> set[str]:
         if match and not line.startswith("-"):
             names.add(canonical(match.group()))
     return names
+
+
+def hashed(lines: list[str]) -> bool:
+    """Whether a requirements file pins files by hash (a lock)."""
+    return any("--hash=" in line.split("#", 1)[0] for line in lines)
 
 
 def dependencies(distribution: importlib.metadata.Distribution) -> set[str]:
@@ -114,8 +121,12 @@ def remove_distribution(target: Path, name: str) -> None:
 
 
 def install(requirements: Path, target: Path) -> None:
-    if not requirement_names(requirements.read_text(encoding="utf-8").splitlines()):
+    lines = requirements.read_text(encoding="utf-8").splitlines()
+    if not requirement_names(lines):
         return
+    # A lock with hashes: pip checks every file it installs against them, and
+    # installs what the lock lists, no dependency it would resolve itself.
+    locked = ["--require-hashes", "--no-deps"] if hashed(lines) else []
     command = [
         sys.executable,
         "-m",
@@ -134,6 +145,7 @@ def install(requirements: Path, target: Path) -> None:
         "--python-version",
         ".".join(map(str, PYTHON)),
         "--only-binary=:all:",
+        *locked,
     ]
     # Fixed arguments, run with this very Python: nothing untrusted reaches it.
     subprocess.run(command, check=True)  # noqa: S603
