@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
+import inspect
 import json
 import re
 import shutil
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 from filelock import FileLock
 from markdown_it import MarkdownIt
+from samcli.commands.deploy.guided_context import GuidedContext
 
 from helpers import (
     FIXED_PIP,
@@ -38,6 +40,7 @@ from helpers import (
     baked_project,
     clean_environment,
     echoing_project,
+    load_cfn,
     post_gen,
     read_answer,
     request,
@@ -121,6 +124,34 @@ def test_readme_opens_with_three_commands(bake, answers):
         check = workflow[workflow.index("  check:") : workflow.index("  build:")]
         ran = re.findall(r"^\s+run: (.+)$", check, re.MULTILINE)
         assert ran == [commands[0], commands[2]], "CI's check job runs the README's"
+
+
+@pytest.mark.parametrize(
+    "answers", [pytest.param(a, id=combination_id(a)) for a in quick_matrix()]
+)
+def test_readme_says_what_to_answer_the_first_deploy(bake, answers):
+    """`sam deploy --guided` asks every parameter of template.yaml, then whether
+    each function behind an API without authentication is okay (default No: the
+    deploy stops). The README's Deploy section names the parameters that need a
+    decision (an empty default), only parameters the template has, SAM CLI's own
+    question about authentication with the answer that goes on, how to deploy again
+    without the questions, and the integration tests with the region boto3 reads."""
+    project = baked_project(bake, answers)
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    (deploy,) = re.findall(r"^## Deploy\n(.*?)^## ", readme, re.S | re.M)
+    prose = " ".join(deploy.split())
+    parameters = load_cfn(project / "template.yaml")["Parameters"]
+    named = set(re.findall(r"`Parameter (\w+)`", prose))
+    assert named <= set(parameters)
+    assert {k for k, v in parameters.items() if v.get("Default") == ""} <= named
+    asked = inspect.getsource(GuidedContext.prompt_authorization)
+    assert "{resource} has no authentication. Is this okay?" in asked
+    assert "default=False" in asked
+    question = "HelloWorldFunction has no authentication. Is this okay? [y/N]"
+    assert f"`{question}`: `y`" in prose
+    commands = re.findall(r"^(sam deploy\S*(?: --\S+)*)", deploy, re.M)
+    assert commands == ["sam deploy --guided", "sam deploy"]
+    assert re.search(r"^AWS_DEFAULT_REGION=\S+ AWS_SAM_STACK_NAME=\S+ ", deploy, re.M)
 
 
 def test_readme_and_app_of_the_defaults_are_short(bake):
