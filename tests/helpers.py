@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import http.client
 import importlib.util
 import json
 import os
 import platform
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 
 import pytest
 import samcli.yamlhelper as samcli_yaml
@@ -33,7 +39,7 @@ import yaml
 from filelock import FileLock, Timeout
 from pytest_cookies.plugin import Result
 
-from matrix import COOKIECUTTER_JSON, POWERTOOLS_VERSION, ROOT, combination_id
+from matrix import COOKIECUTTER_JSON, DEFAULTS, POWERTOOLS_VERSION, ROOT, combination_id
 
 CACHE = ROOT / ".cache"
 # The region the tests lint, validate and run the function for (`sam validate
@@ -735,6 +741,210 @@ def require_interpreter(runtime: str) -> str:
     if python is None:
         pytest.skip(f"{runtime} interpreter not on this machine (not found on PATH)")
     return python
+
+
+# Pip matches a dependency's extras to a hash-pinned requirement from 23.3 on (pip
+# PR #12095): the Quick start must work with the older ones that Python 3.11.0-3.11.7
+# and 3.12.0-3.12.1 bundle.
+FIXED_PIP = (23, 3)
+
+
+@functools.cache
+def stock_python() -> tuple[str, str, str] | None:
+    """(runtime, its python, the pip it bundles): the first python3.11 or python3.12
+    on PATH that is an installed Python, not a virtual environment, whose bundled
+    pip is older than FIXED_PIP; None if there is none."""
+    probe = "import sys, pip; print(sys.prefix == sys.base_prefix, pip.__version__)"
+    for runtime in ("python3.11", "python3.12"):
+        python = interpreter_on_path(runtime)
+        if python is None:
+            continue
+        found = run([python, "-c", probe], env=clean_environment())
+        installed, _, version = found.stdout.strip().partition(" ")
+        numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+        if installed == "True" and numbers < FIXED_PIP:
+            return runtime, python, version
+    return None
+
+
+def user_shell(python: str) -> dict[str, str]:
+    """A user's shell with the runtime's Python first on PATH."""
+    env = clean_environment()
+    env["PATH"] = os.pathsep.join([str(Path(python).parent), env["PATH"]])
+    env["SAM_CLI_TELEMETRY"] = "0"
+    return env
+
+
+def shared_environments(project: Path, python: str) -> None:
+    """.venv and .venv-sam made with uv (seeded with pip, as `python -m venv` makes
+    them) once per distinct Python and pins, kept in .cache/ and linked into the
+    project: its own `dev.py setup` then finds them and completes them, as on a
+    rerun."""
+    for venv, requirements in (
+        (".venv", "requirements-dev.txt"),
+        (".venv-sam", "requirements-sam.txt"),
+    ):
+        lines = "\n".join(sorted(requirement_lines(project / requirements)))
+
+        def make(target: Path, requirements=requirements) -> None:
+            for command in (
+                ["venv", "--quiet", "--seed", "--python", python, str(target)],
+                ["pip", "install", "--quiet", "--python", str(target / "bin/python")]
+                + ["-r", requirements],
+            ):
+                done = run([tool("uv"), *command], cwd=project)
+                assert done.returncode == 0, done.stderr
+
+        name = f"quickstart-{venv[1:]}-{digest(python + lines)}"
+        shared = once(CACHE / "envs" / name, make, stamp=lines)
+        (project / venv).symlink_to(shared, target_is_directory=True)
+
+
+def runner_environment(project: Path) -> None:
+    """The fast loop's stand-in for `dev.py setup` (the slow tests run the real one):
+    the project's .venv a new virtual environment that sees the packages of the one
+    running the tests (serve needs PyYAML, and the app no more when it imports
+    nothing else), marked complete by the project's own dev.py."""
+    venv = project / ".venv"
+    made = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    assert made.returncode == 0, made.stderr
+    (site,) = venv.glob("lib/python*/site-packages")
+    (site / "runner.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    marked = run(
+        [str(venv / "bin" / "python"), "-c", "import dev; dev.mark_set_up(dev.VENV)"],
+        cwd=project,
+    )
+    assert marked.returncode == 0, marked.stderr
+
+
+# What the handler receives from dev.py serve: a stand-in app.py returns its event
+# and context as the body.
+ECHO_APP = """
+import json
+
+
+def lambda_handler(event, context):
+    seen = {
+        "event": event,
+        "function_name": context.function_name,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "aws_request_id": context.aws_request_id,
+        "remaining": context.get_remaining_time_in_millis(),
+    }
+    return {
+        "statusCode": 200,
+        "multiValueHeaders": {
+            "Content-Type": ["application/json"],
+            "X-Content-Type-Options": ["nosniff"],
+        },
+        "body": json.dumps(seen),
+    }
+"""
+
+
+def echoing_project(bake, destination: Path) -> Path:
+    """A copy of the default project whose app.py echoes what it receives
+    (ECHO_APP), set up for `dev.py serve` with runner_environment."""
+    project = working_copy(bake, DEFAULTS, destination)
+    (project / "hello_world" / "app.py").write_text(ECHO_APP, encoding="utf-8")
+    runner_environment(project)
+    return project
+
+
+def free_port() -> int:
+    """A port nothing listens on now (port 3000 may be taken on this machine)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def request(
+    url: str, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request (any method) and its answer: status, headers, body."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def send_raw(url: str, data: bytes) -> socket.socket:
+    """A client that sends these bytes, and no more, on a connection it keeps open."""
+    parts = urlsplit(url)
+    client = socket.create_connection((parts.hostname, parts.port), timeout=15)
+    client.sendall(data)
+    return client
+
+
+def read_answer(client: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """The answer a raw client gets, to the end (the connection is then closed)."""
+    with client:
+        response = http.client.HTTPResponse(client)
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+
+
+def told(done, command: str, *words: str) -> None:
+    """The command failed with two lines, `dev.py ...: what` and what to do."""
+    assert done.returncode != 0
+    lines = done.stderr.rstrip("\n").splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"dev.py {command}: "), lines
+    assert lines[1].startswith("  ") and "Traceback" not in done.stderr, lines
+    for word in words:
+        assert word in done.stderr, word
+
+
+class DevServer:
+    """`dev.py serve` (a shell command line) running in a project, its output in
+    files beside the project (a pipe nobody reads could fill and stall it); `url`
+    is the address it prints. Stopped as Ctrl-C in its terminal stops it (SIGINT to
+    each process of its group), or with a signal to it alone; then `returncode`,
+    `stdout` and `stderr`."""
+
+    def __init__(self, line: str, project: Path, env: dict[str, str]):
+        self.project = project
+        self.files = [project.parent / f"serve.{n}" for n in ("stdout", "stderr")]
+        with self.files[0].open("w") as out, self.files[1].open("w") as err:
+            self.process = subprocess.Popen(
+                ["sh", "-c", f"exec {line}"], cwd=project, env=env, stdout=out,
+                stderr=err, start_new_session=True,  # a terminal's process group
+            )  # fmt: skip
+        self.url = self.wait_for_address()
+
+    def output(self) -> tuple[str, str]:
+        return tuple(f.read_text(encoding="utf-8") for f in self.files)
+
+    def wait_for_address(self, seconds: float = 60) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = re.search(r" at (http://[\d.]+:\d+) ", self.output()[0])
+            if found:
+                return found.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"dev.py serve did not start: {self.output()}")
+
+    def stop(self, alone: int | None = None) -> None:
+        """Ctrl-C, or the signal `alone` sent to the server process only."""
+        if self.process.poll() is None:
+            if alone is None:
+                os.killpg(self.process.pid, signal.SIGINT)
+            else:
+                self.process.send_signal(alone)
+        self.returncode = self.process.wait(timeout=30)
+        self.stdout, self.stderr = self.output()
+
+    def __enter__(self) -> DevServer:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop()
 
 
 # --- the built function: one `sam build` per combination per run, the layer

@@ -2,22 +2,27 @@
 
     python3.X dev.py setup   .venv (the function, tests, linters), .venv-sam (the
                              SAM CLI), the git pre-commit hook; rerunnable
-    python3.X dev.py serve   the API at http://127.0.0.1:3000 until Ctrl-C, without
-                             Docker (below)
+    python3.X dev.py serve   the API at http://127.0.0.1:3000 (--port N for
+                             another) until Ctrl-C, without Docker (below)
     python3.X dev.py check   what CI checks: ruff, unit tests, sam validate --lint,
                              sam build
 
 Run it with the function's Python, the Runtime in template.yaml (on Windows
-`py -3.X dev.py ...`): `sam build` needs it too. Standard library only; serve runs
-again in .venv. `serve` calls the function's own handler in this process with
-the events API Gateway (REST) would send it for the routes in template.yaml: the
-path still percent-encoded, query strings and headers in both forms, a request
-context, a Lambda context; other paths get the API's gateway response. Only the
-function's environment variables from template.yaml are set: no AWS credentials,
+`py -3.X dev.py ...`): `sam build` needs it too. Standard library only.
+
+`serve` runs the function in a process of .venv's Python and starts that process
+again whenever template.yaml or a Python file of the project changes (a change that
+breaks the import is reported, and the next good save recovers). There the
+function's own handler is called, one event at a time, with the events API Gateway
+(REST) would send it for the routes in template.yaml: the path still
+percent-encoded, query strings and headers in both forms, a request context, a
+Lambda context; other paths and methods get the API's gateway response. Requests
+are read concurrently, each within READ_TIMEOUT seconds. Only the function's
 {% if cookiecutter.tracing %}
-no layer, no X-Ray (Powertools' Tracer is off outside Lambda).
+environment variables from template.yaml are set: no AWS credentials, no layer, no
+X-Ray (Powertools' Tracer is off outside Lambda).
 {% else %}
-no layer.
+environment variables from template.yaml are set: no AWS credentials, no layer.
 {% endif %}
 """
 
@@ -25,38 +30,65 @@ from __future__ import annotations
 
 import argparse
 import base64
+import errno
+import hashlib
+import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 ROOT = Path(__file__).resolve().parent
-# The function's Python, as template.yaml declares it.
-RUNTIME = tuple(
-    int(part)
-    for part in re.search(
-        r"^ +Runtime: python(\d+)\.(\d+)$",
-        (ROOT / "template.yaml").read_text(encoding="utf-8"),
-        re.MULTILINE,
-    ).groups()
-)
 # The function's requirements, the tests and linters (requirements-dev.txt).
 VENV = ROOT / ".venv"
 # The SAM CLI alone (requirements-sam.txt): it pins its own boto3 and click.
 SAM_VENV = ROOT / ".venv-sam"
-# What sam validate --lint checks: the CloudFormation templates at the top.
-TEMPLATES = [
-    path.name
-    for path in sorted(ROOT.glob("*.yaml"))
-    if "AWSTemplateFormatVersion" in path.read_text(encoding="utf-8")
-]
-ADDRESS = ("127.0.0.1", 3000)
+REQUIREMENTS = {VENV: "requirements-dev.txt", SAM_VENV: "requirements-sam.txt"}
+# Written into an environment once setup has installed all of it: what it was
+# installed from. Missing after an interrupted or failed setup.
+SET_UP = "dev-py-setup.txt"
+HOST = "127.0.0.1"
+PORT = 3000  # sam local start-api's
+# How long a client may take to send its request line, headers and body.
+READ_TIMEOUT = 10
+# API Gateway's largest request payload (REST APIs).
+MAX_BODY = 10 * 1024 * 1024
+# Set in the process that serves: the listening socket the reloader passes it.
+SERVE_SOCKET = "DEV_PY_SERVE_SOCKET"
+COMMAND = "dev.py"  # "dev.py setup" once the command is known, for messages
+
+
+def fail(problem: str, advice: str, code: int = 1) -> None:
+    """Stop with what went wrong and what to do, never a traceback."""
+    print(f"{COMMAND}: {problem}\n  {advice}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def runtime() -> tuple[int, int]:
+    """The function's Python, as template.yaml declares it."""
+    try:
+        template = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot read template.yaml: {error.strerror}", "put it back")
+    found = re.search(r"^ +Runtime: python(\d+)\.(\d+)\s*$", template, re.MULTILINE)
+    if not found:
+        fail("template.yaml declares no `Runtime: python3.X`", "put it back")
+    return int(found.group(1)), int(found.group(2))
+
+
+def this(command: str) -> str:
+    """How to run a command of this script with the function's Python."""
+    version = "{}.{}".format(*runtime())
+    python = f"py -{version}" if os.name == "nt" else f"python{version}"
+    return f"{python} dev.py {command}"
 
 
 def executable(venv: Path, name: str) -> Path:
@@ -65,53 +97,154 @@ def executable(venv: Path, name: str) -> Path:
     return venv / "bin" / name
 
 
-def run(*command: object, env: dict[str, str] | None = None) -> None:
-    """Run a command in the project folder; stop with its exit code if it fails."""
-    print("+", " ".join(str(c) for c in command), flush=True)
-    code = subprocess.call([str(c) for c in command], cwd=ROOT, env=env)
+def shown(part: object) -> str:
+    if isinstance(part, Path) and ROOT in part.parents:
+        return str(part.relative_to(ROOT))
+    return str(part)
+
+
+def run(*command: object, advice: str, env: dict[str, str] | None = None) -> None:
+    """Run a command in the project folder; stop with its exit code, and advice,
+    if it fails."""
+    line = " ".join(map(shown, command))
+    print("+", line, flush=True)
+    try:
+        code = subprocess.call([str(c) for c in command], cwd=ROOT, env=env)
+    except OSError as error:
+        fail(f"cannot run {shown(command[0])}: {error.strerror}", advice)
     if code:
-        sys.exit(code)
+        fail(f"`{line}` failed (exit code {code}, above)", advice, code)
 
 
 def require_runtime() -> None:
-    if sys.version_info[:2] != RUNTIME:
-        runtime = ".".join(map(str, RUNTIME))
-        sys.exit(
-            f"dev.py: run me with python{runtime}, the function's runtime in "
-            f"template.yaml (this is Python {sys.version.split()[0]})"
+    if sys.version_info[:2] != runtime():
+        python = "python{}.{}".format(*runtime())
+        fail(
+            f"run me with {python}, the function's runtime in template.yaml, not "
+            f"Python {sys.version.split()[0]}",
+            f"`{this(COMMAND.split()[-1])}`; no {python}? Install it (python.org, "
+            'pyenv), or render the project for another runtime (README.md, "Change '
+            'an answer")',
         )
 
 
-def make_venv(venv: Path, requirements: str) -> None:
-    """A virtual environment of this Python with these pins: made again if it is
-    missing or of another Python (the runtime changed), else brought up to date."""
+# --- setup -----------------------------------------------------------------------
+
+
+def pins(requirements: Path) -> list[str]:
+    """A requirements file's lines, comments left out, each included file's (-r)
+    in its place."""
+    lines = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #")[0].strip()
+        if line.startswith("-r "):
+            lines += pins(requirements.parent / line[3:].strip())
+        elif line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def stamp(venv: Path) -> str:
+    """What a complete environment was set up from: the Python and the pins."""
+    lines = ["python{}.{}".format(*runtime()), *pins(ROOT / REQUIREMENTS[venv])]
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def require_setup(*venvs: Path) -> None:
+    """Stop, saying so, unless setup completed each environment from today's pins."""
+    for venv in venvs:
+        marker = venv / SET_UP
+        if not marker.exists():
+            problem = (
+                f"{venv.name} is not set up (setup has not run, or did not finish)"
+            )
+        elif marker.read_text(encoding="utf-8") != stamp(venv):
+            problem = (
+                f"{REQUIREMENTS[venv]} or the runtime changed since the last setup"
+            )
+        else:
+            continue
+        fail(problem, f"run `{this('setup')}` first")
+
+
+def usable(python: Path) -> bool:
+    """An environment of the function's Python, with pip: else made again."""
+    if not python.exists():
+        return False
+    probe = f"import sys, pip; sys.exit(sys.version_info[:2] != {runtime()})"
+    return subprocess.call([python, "-c", probe], stderr=subprocess.DEVNULL) == 0
+
+
+def make_venv(venv: Path, *pip_options: str) -> None:
+    """A virtual environment of this Python with the pins of its requirements file:
+    kept if setup completed it from the same pins, made again if it is missing,
+    broken or of another Python, else brought up to date; marked complete last, so
+    that an interrupted setup is seen, and redone by the next."""
+    again = f"run `{this('setup')}` again once that is fixed"
+    marker = venv / SET_UP
     python = executable(venv, "python")
-    same = python.exists() and not subprocess.call(
-        [python, "-c", f"import sys; sys.exit(sys.version_info[:2] != {RUNTIME})"]
-    )
-    if not same:
-        run(sys.executable, "-m", "venv", "--clear", venv)
-    pip = ("-m", "pip", "install", "--quiet", "--disable-pip-version-check")
-    run(python, *pip, "-r", requirements)
+    if not usable(python):
+        run(sys.executable, "-m", "venv", "--clear", venv, advice=again)
+    elif marker.exists() and marker.read_text(encoding="utf-8") == stamp(venv):
+        print(f"{venv.name} is up to date with {REQUIREMENTS[venv]}", flush=True)
+        return
+    if marker.exists():
+        marker.unlink()
+    pip = (python, "-m", "pip", "--disable-pip-version-check")
+    install = ("install", "--quiet", *pip_options, "-r", REQUIREMENTS[venv])
+    run(*pip, *install, advice=again)
+    if "--no-deps" in pip_options:  # the lock itself must be complete
+        run(*pip, "check", advice=f"the lock is incomplete: {again}")
+    mark_set_up(venv)
+
+
+def mark_set_up(venv: Path) -> None:
+    """Record that the environment is complete, with what it was made from."""
+    marker = venv / SET_UP
+    partial = marker.with_name(marker.name + ".partial")
+    partial.write_text(stamp(venv), encoding="utf-8")
+    os.replace(partial, marker)
 
 
 def setup(_: argparse.Namespace) -> None:
     require_runtime()
-    make_venv(VENV, "requirements-dev.txt")
-    make_venv(SAM_VENV, "requirements-sam.txt")
+    make_venv(VENV)
+    # The SAM CLI from its lock alone, every file checked against its hash, nothing
+    # resolved: requirements-sam.txt is complete for every platform (uv pip compile
+    # --universal). Resolving it would need pip 23.3 or later, which matches
+    # aws-sam-cli's boto3-stubs[...] extras to the pinned boto3-stubs (pip's 23.3
+    # changelog, #12095); the pip that Python 3.11.0-3.11.7 and 3.12.0-3.12.1 bundle
+    # refuses the lock (pip issue #12345).
+    make_venv(SAM_VENV, "--require-hashes", "--no-deps")
     if (ROOT / ".git").exists():
-        run(executable(VENV, "pre-commit"), "install")
+        run(
+            executable(VENV, "pre-commit"),
+            "install",
+            advice="the git hook is not installed: fix the above, then run setup again",
+        )
     else:
         print("Not a git repository: after `git init`, run setup again to install")
         print("the pre-commit hook (ruff, cfn-lint before each commit).")
 
 
+# --- check -----------------------------------------------------------------------
+
+
 def check(_: argparse.Namespace) -> None:
     require_runtime()
+    require_setup(VENV, SAM_VENV)
     python = executable(VENV, "python")
-    run(python, "-m", "ruff", "check", ".")
-    run(python, "-m", "ruff", "format", "--check", ".")
-    run(python, "-m", "pytest", "tests/unit")
+    run(python, "-m", "ruff", "check", ".", advice="fix what ruff reports")
+    run(
+        python,
+        "-m",
+        "ruff",
+        "format",
+        "--check",
+        ".",
+        advice=f"`{shown(python)} -m ruff format .` formats them",
+    )
+    run(python, "-m", "pytest", "tests/unit", advice="fix the failing tests")
     env = dict(os.environ)
     env.setdefault("SAM_CLI_TELEMETRY", "0")
     # cfn-lint lints for one region: the AWS CLI's, else us-east-1.
@@ -120,12 +253,30 @@ def check(_: argparse.Namespace) -> None:
     # sam build looks for the runtime's python3.X on PATH: the one running this.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
     sam = executable(SAM_VENV, "sam")
-    for template in TEMPLATES:
-        run(sam, "validate", "--lint", "--template", template, env=env)
-    run(sam, "build", env=env)
+    for template in sorted(ROOT.glob("*.yaml")):
+        if "AWSTemplateFormatVersion" in template.read_text(encoding="utf-8"):
+            run(
+                sam,
+                "validate",
+                "--lint",
+                "--template",
+                template.name,
+                env=env,
+                advice=f"fix {template.name} where cfn-lint says",
+            )
+    template = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    if "BuildMethod: makefile" in template and not shutil.which(
+        "make", path=env["PATH"]
+    ):
+        fail(
+            "sam build runs the function's Makefile, and make is not on PATH",
+            "install make (Linux: your packages; macOS: xcode-select --install; "
+            "Windows: WSL or MSYS2)",
+        )
+    run(sam, "build", env=env, advice="fix what sam build reports")
 
 
-# --- serve: API Gateway in front of the handler, in this process -------------------
+# --- serve: API Gateway in front of the handler -----------------------------------
 
 
 def load_template() -> dict:
@@ -194,7 +345,8 @@ class Function:
             )
         }
         if len(functions) != 1:
-            sys.exit(f"dev.py serve: one function with Api events, not {functions}")
+            names = ", ".join(functions) or "none"
+            raise ValueError(f"serve needs one function with Api events, not {names}")
         ((self.name, function),) = functions.items()
         properties = function["Properties"]
         events = [e for e in properties["Events"].values() if e["Type"] == "Api"]
@@ -255,50 +407,118 @@ def by_name(pairs: list[tuple[str, str]]) -> tuple[dict | None, dict | None]:
     return {name: values[-1] for name, values in multi.items()}, multi
 
 
+JSON = {"Content-Type": ["application/json"], "X-Content-Type-Options": ["nosniff"]}
+FAILED = b'{"message": "Internal server error"}'  # API Gateway's for a failed invoke
+
+
 class Gateway(BaseHTTPRequestHandler):
-    function: Function
+    """One connection: its request read in a thread of its own (READ_TIMEOUT), the
+    handler called under a lock, as one Lambda environment runs one event at a
+    time (Powertools keeps the current event, Logger's keys and Metrics in module
+    state)."""
+
+    function: Function | None = None  # None: it failed to load (reported)
+    calls = threading.Lock()
+    timeout = READ_TIMEOUT
+    server_version = "dev.py"
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError):  # the client went: no one to answer
+            self.close_connection = True
+
+    def __getattr__(self, name: str):
+        # Every method, TRACE, CONNECT and unknown ones included, goes where
+        # API Gateway sends it: a route, or the API's gateway response.
+        if name.startswith("do_"):
+            return self.do_request
+        raise AttributeError(name)
 
     def do_request(self) -> None:
+        body = self.read_body()
+        if body is None:
+            return  # refused, answered
+        if self.function is None:
+            self.answer(502, JSON, FAILED)
+            return
         url = urlsplit(self.path)
         found = self.function.route(self.command, url.path)
         if found is None:
             self.answer_missing_route()
             return
         route, parameters = found
-        request_id = str(uuid.uuid4())
-        event = self.event(route, parameters, url.path, url.query, request_id)
-        context = Context(self.function, request_id)
-        try:
-            response = self.function.handler(event, context)
-        except Exception:  # API Gateway answers a failed invoke with a 502
-            import traceback
-
-            traceback.print_exc()
-            body = b'{"message": "Internal server error"}'
-            self.answer(502, {"Content-Type": ["application/json"]}, body)
+        with self.calls:
+            request_id = str(uuid.uuid4())
+            event = self.event(route, parameters, url.path, url.query, body, request_id)
+            response = self.invoke(event, Context(self.function, request_id))
+        if response is None:
+            self.answer(502, JSON, FAILED)
             return
         headers = {k: [v] for k, v in (response.get("headers") or {}).items()}
         headers.update(response.get("multiValueHeaders") or {})
-        body = response.get("body") or ""
-        data = (
-            base64.b64decode(body)
-            if response.get("isBase64Encoded")
-            else body.encode("utf-8")
-        )
+        data = response.get("body") or ""
+        data = base64.b64decode(data) if response.get("isBase64Encoded") else data
         self.answer(response["statusCode"], headers, data)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_request
+    def invoke(self, event: dict, context: Context) -> dict | None:
+        """The handler's proxy response; None, reported, if it raised or returned
+        something API Gateway rejects (it answers those with a 502)."""
+        try:
+            response = self.function.handler(event, context)
+        except Exception:
+            import traceback
 
-    def event(self, route, parameters, path, query, request_id) -> dict:
+            traceback.print_exc()
+            return None
+        body = response.get("body") if isinstance(response, dict) else None
+        if not (
+            isinstance(response, dict)
+            and isinstance(response.get("statusCode"), int)
+            and isinstance(body, (str, type(None)))
+        ):
+            returned = repr(response)[:300]
+            print(
+                "dev.py serve: the handler's answer is not a proxy response (a dict"
+                f" with an int statusCode, a str body), so API Gateway answers 502:"
+                f" {returned}",
+                file=sys.stderr,
+            )
+            return None
+        return response
+
+    def read_body(self) -> bytes | None:
+        """The request's body; None once a body that cannot be read is refused."""
+        if "Transfer-Encoding" in self.headers:
+            self.refuse(
+                411, "Transfer-Encoding is not supported here: send Content-Length"
+            )
+            return None
+        length = self.headers.get("Content-Length", "0").strip()
+        if not length.isdigit():
+            self.refuse(400, "Content-Length is not a number")
+            return None
+        if int(length) > MAX_BODY:
+            self.refuse(413, "The body is larger than API Gateway's 10 MB")
+            return None
+        try:
+            body = self.rfile.read(int(length))
+        except OSError:  # the read timed out, or the connection broke
+            self.refuse(408, f"The body did not arrive within {READ_TIMEOUT} s")
+            return None
+        if len(body) < int(length):
+            self.refuse(400, "The body is shorter than its Content-Length")
+            return None
+        return body
+
+    def event(self, route, parameters, path, query, raw, request_id) -> dict:
         headers, multi_headers = by_name(list(self.headers.items()))
         queries, multi_queries = by_name(parse_qsl(query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else None
         try:
             body, encoded = (raw.decode("utf-8"), False) if raw else (None, False)
         except UnicodeDecodeError:
             body, encoded = base64.b64encode(raw).decode("ascii"), True
-        now = datetime.now(UTC)
+        now = time.time()
         return {
             "resource": route.resource,
             "path": path,
@@ -314,13 +534,15 @@ class Gateway(BaseHTTPRequestHandler):
                 "resourcePath": route.resource,
                 "httpMethod": self.command,
                 "extendedRequestId": request_id,
-                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTime": time.strftime(
+                    "%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)
+                ),
                 "path": f"/{self.function.stage}{path}",
                 "accountId": "123456789012",
                 "protocol": self.request_version,
                 "stage": self.function.stage,
                 "domainPrefix": "localhost",
-                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "requestTimeEpoch": int(now * 1000),
                 "requestId": request_id,
                 "identity": {
                     "sourceIp": self.client_address[0],
@@ -344,53 +566,222 @@ class Gateway(BaseHTTPRequestHandler):
         body = response.get("ResponseTemplates", {}).get(
             "application/json", '{"message":"Missing Authentication Token"}'
         )
-        self.answer(int(response.get("StatusCode", 403)), headers, body.encode())
+        self.answer(int(response.get("StatusCode", 403)), headers, body)
 
-    def answer(self, status: int, headers: dict[str, list[str]], body: bytes) -> None:
+    def send_error(self, code: int, message: str | None = None, explain=None) -> None:
+        # http.server's own refusals (request line or headers too long, a bad
+        # request line, an HTTP version it does not speak) as JSON, not its HTML.
+        self.log_error("code %d, message %s", code, message)
+        self.refuse(code, message or self.responses.get(code, ("Bad request",))[0])
+
+    def refuse(self, status: int, message: str) -> None:
+        """This server's own answer to a request it cannot pass on (API Gateway's
+        exact answers there are not reproduced), closing the connection."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # an unreadable request line
+            self.request_version = "HTTP/1.0"  # answered with a status and headers
+        body = json.dumps({"message": message})
+        self.answer(status, {**JSON, "Connection": ["close"]}, body)
+
+    def answer(self, status: int, headers: dict[str, list[str]], body) -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else body
         self.send_response(status)
         for name, values in headers.items():
             for value in values:
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.wfile.write(data)
 
 
-def serve(arguments: argparse.Namespace) -> None:
-    python = executable(VENV, "python")
-    if Path(sys.prefix).resolve() != VENV.resolve():
-        if not python.exists():
-            sys.exit("dev.py: no .venv yet: run `dev.py setup` first")
-        if os.name != "nt":  # the same process: Ctrl-C and signals reach the server
-            os.execv(python, [str(python), __file__, "serve"])
-        try:
-            sys.exit(subprocess.call([python, __file__, "serve"]))
-        except KeyboardInterrupt:
-            sys.exit(0)
+def load_function() -> Function | None:
+    """The function of template.yaml, imported; None after showing why not."""
+    try:
+        return Function(load_template())
+    except Exception as error:  # the user's code or template: shown as it failed
+        import traceback
+
+        frames = error.__traceback__  # from the first that is not this script's
+        while frames and frames.tb_frame.f_code.co_filename == __file__:
+            frames = frames.tb_next
+        traceback.print_exception(type(error), error, frames)
+        return None
+
+
+def stop_when_parent_does() -> None:
+    """The reloader holds this process's standard input open: end of file means
+    it stopped, however it ended, or wants a restart. (A signal could be ignored:
+    a shell starts a background job with SIGINT ignored.)"""
+
+    def watch() -> None:
+        # Unbuffered: a thread blocked in sys.stdin's reader would hold its lock,
+        # which Python takes again at exit (a fatal error after Ctrl-C).
+        while os.read(sys.stdin.fileno(), 512):
+            pass
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def serve_function() -> None:
+    """The server process, in .venv: serves on the reloader's socket."""
+    stop_when_parent_does()
     # The function's log and metric lines as they are written, even into a pipe.
     sys.stdout.reconfigure(line_buffering=True)
-    Gateway.function = Function(load_template())
-    server = HTTPServer(ADDRESS, Gateway)
-    routes = ", ".join(f"{r.method} {r.resource}" for r in Gateway.function.routes)
-    print(f"{routes} at http://{ADDRESS[0]}:{ADDRESS[1]} (Ctrl-C stops)", flush=True)
+    listener = socket.fromfd(
+        int(os.environ[SERVE_SOCKET]), socket.AF_INET, socket.SOCK_STREAM
+    )
+    Gateway.function = load_function()
+    server = ThreadingHTTPServer(listener.getsockname(), Gateway, False)
+    server.socket.close()
+    server.socket = listener
+    server.daemon_threads = True  # a stalled client never delays a restart
+    address = "http://{}:{}".format(*listener.getsockname()[:2])
+    if Gateway.function:
+        routes = ", ".join(f"{r.method} {r.resource}" for r in Gateway.function.routes)
+        print(f"{routes} at {address} (Ctrl-C stops)", flush=True)
+    else:
+        print(
+            "dev.py serve: the function did not load (above): requests to"
+            f" {address} get 502 until a saved change fixes it",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
 
 
+def listen(port: int) -> socket.socket:
+    """The listening socket, kept open across restarts: a request made while the
+    function restarts waits instead of being refused."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if os.name != "nt":  # rebind at once after a stop; on Windows it would share
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((HOST, port))
+    except OSError as error:
+        listener.close()
+        another = f"choose another port: `{this('serve')} --port {port + 1}`"
+        in_use = (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None))
+        if error.errno in in_use:
+            fail(
+                f"port {port} is in use (another server, or serve already runs)",
+                f"stop that server, or {another}",
+            )
+        fail(f"cannot listen on {HOST}:{port}: {error.strerror}", another)
+    listener.listen(64)
+    return listener
+
+
+def snapshot() -> dict[str, tuple[int, int]]:
+    """What serve restarts on: template.yaml and the project's Python files (not
+    in hidden folders such as .venv), with their modification times and sizes."""
+    found = {}
+    for folder, folders, files in os.walk(ROOT):
+        folders[:] = [f for f in folders if f[0] != "." and f != "__pycache__"]
+        for name in files:
+            if name.endswith(".py") or (
+                Path(folder) == ROOT and name == "template.yaml"
+            ):
+                path = Path(folder, name)
+                try:
+                    status = path.stat()
+                except OSError:  # removed meanwhile: seen at the next look
+                    continue
+                found[shown(path)] = (status.st_mtime_ns, status.st_size)
+    return found
+
+
+def stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.stdin.close()  # stop_when_parent_does
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def serve(arguments: argparse.Namespace) -> None:
+    if SERVE_SOCKET in os.environ:
+        serve_function()
+        return
+    require_setup(VENV)
+    listener = listen(arguments.port)
+    environment = {**os.environ, SERVE_SOCKET: str(listener.fileno())}
+    if os.name == "nt":
+        listener.set_inheritable(True)
+        passing = {"close_fds": False}
+    else:
+        passing = {"pass_fds": (listener.fileno(),)}
+    command = [executable(VENV, "python"), __file__, "serve"]
+    files = snapshot()
+    server = None
+    try:
+        while True:
+            server = subprocess.Popen(
+                command, stdin=subprocess.PIPE, env=environment, **passing
+            )
+            reported = False
+            current = files
+            while current == files:
+                if server.poll() is not None and not reported:
+                    print(
+                        f"dev.py serve: the server stopped (exit code "
+                        f"{server.returncode}, above): saving a change starts it again",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    reported = True
+                time.sleep(0.3)
+                current = snapshot()
+            changed = [
+                n for n in sorted({*files, *current}) if files.get(n) != current.get(n)
+            ]
+            files = current
+            print(f"dev.py serve: {', '.join(changed)} changed: restarting", flush=True)
+            stop(server)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            stop(server)
+        listener.close()
+
+
+def port(text: str) -> int:
+    number = int(text) if text.isdigit() else -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return number
+
+
 def main() -> None:
+    global COMMAND
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    commands = parser.add_subparsers(required=True)
-    for command in (setup, serve, check):
-        commands.add_parser(command.__name__).set_defaults(command=command)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("setup").set_defaults(run=setup)
+    serving = commands.add_parser("serve")
+    serving.add_argument(
+        "--port", type=port, default=PORT, help=f"default {PORT}; 0: any free port"
+    )
+    serving.set_defaults(run=serve)
+    commands.add_parser("check").set_defaults(run=check)
     arguments = parser.parse_args()
-    arguments.command(arguments)
+    COMMAND = f"dev.py {arguments.command}"
+    try:
+        arguments.run(arguments)
+    except KeyboardInterrupt:
+        if arguments.command == "setup":
+            fail("interrupted", f"run `{this('setup')}` again to finish", 130)
+        sys.exit(0 if arguments.command == "serve" else 130)
 
 
 if __name__ == "__main__":
