@@ -7,14 +7,17 @@ Python docstrings.
 - No doubled word ("the the"), across line breaks too.
 - Nothing names what the combination does not have: a Powertools setting the
   function's environment lacks (by its variable or by what it is called in prose,
-  e.g. "log level"), or a module of the function that was not generated; the
-  modules ruff's isort config calls first-party exist.
+  e.g. "log level"), a module of the function that was not generated, or a word of
+  an option it declined (DECLINED_WORDS: traces, Dependabot, alarm, EMF...) but
+  where the one list ALLOWED_MENTIONS says why it is right; the modules ruff's
+  isort config calls first-party exist.
 - Free-text answers are escaped for Markdown: rendered by a CommonMark parser, the
   title and description are exactly the answers, as plain text.
 
-Each check runs once per distinct rendered file (its path, bytes and the settings
-and modules of its project), not once per combination: the quick subset's files in
-the fast loop, the full product's marked slow.
+Each check runs once per distinct rendered file (its path, bytes and the settings,
+modules and declined options of its project), not once per combination; the names
+are found once per file and each project keeps those it lacks. The quick subset's
+files in the fast loop, the full product's marked slow.
 """
 
 from __future__ import annotations
@@ -68,10 +71,10 @@ DECLINED_WORDS = {
 class Allowed:
     """A mention of a declined option's words that is right: `pattern` found in
     the prose (whole_line: in the prose's first line of the file), for these
-    options ("*": any), in the generated file at `path`."""
+    options ("*": any), in the generated files at `paths`."""
 
     options: str
-    path: str
+    paths: tuple[str, ...]
     pattern: str
     reason: str
     whole_line: bool = False
@@ -81,34 +84,40 @@ class Allowed:
 ALLOWED_MENTIONS = [
     Allowed(
         "*",
-        "README.md",
+        ("README.md",),
         r"^\| `\w+`[^|]*\| (no|`none`|not used) \|$",
         'the row of "What was selected" that says the option is off',
         whole_line=True,
     ),
     Allowed(
         "tracing",
-        "docs/security.md",
+        ("docs/security.md",),
         r"no X-Ray tracing\s+\(not selected\)",
         "the checks checkov skips, with why: X-Ray's, because tracing is off",
     ),
     Allowed(
         "tracing",
-        "requirements-dev.txt",
+        ("requirements-dev.txt",),
         r"the tracer extra the layer also contains",
         "Powertools' extra named tracer, which the layer holds whatever the answers",
     ),
     Allowed(
         "monitoring",
-        "docs/deploy.md",
+        ("docs/deploy.md",),
         r"rolled back by an\s+alarm",
         "CodeDeploy's rollback alarm (gradual deployment, not set up), not the stack's",
     ),
     Allowed(
         "tracing",
-        "template.yaml",
+        ("template.yaml",),
         r"checkov:skip=CKV_AWS_73: X-Ray tracing was not selected \(tracing=no\)\.",
         "the reason checkov's X-Ray check is skipped: tracing is off",
+    ),
+    Allowed(
+        "tracing",
+        ("dev.py", "docs/develop.md"),
+        r"TRACE, CONNECT",
+        "the HTTP method TRACE (the local server answers it as API Gateway does)",
     ),
 ]
 # CommonMark with GitHub's tables and strikethrough.
@@ -305,7 +314,7 @@ def allowed_spans(path: str, line: str, prose: Prose) -> dict[str, list[range]]:
     ("*" for every option); `line` is the file's line where the prose starts."""
     spans: dict[str, list[range]] = {}
     for allowance in ALLOWED_MENTIONS:
-        if allowance.path != path:
+        if path not in allowance.paths:
             continue
         if allowance.whole_line:
             if re.search(allowance.pattern, line):
@@ -564,7 +573,7 @@ def test_checks_find_what_they_are_for(check, path, text, project):
 
 def test_each_allowed_mention_is_one_that_says_why():
     """Each allowance of ALLOWED_MENTIONS lets through what it is for (here, in the
-    file it names, with every option off), and nothing else on the line."""
+    files it names, with every option off), and nothing else in the file."""
     samples = {
         "README.md": "| `tracing`: X-Ray tracing (Powertools Tracer) | no |\n",
         "docs/security.md": "No dead-letter queue, no X-Ray tracing\n(not selected).\n",
@@ -572,16 +581,19 @@ def test_each_allowed_mention_is_one_that_says_why():
         "docs/deploy.md": "A deploy rolled back by an\nalarm is not set up.\n",
         "template.yaml": "  # checkov:skip=CKV_AWS_73: X-Ray tracing was not selected"
         " (tracing=no).\n",
+        "dev.py": "# Every method, TRACE, CONNECT and unknown ones included.\n",
+        "docs/develop.md": "Any method (TRACE, CONNECT and unknown ones included).\n",
     }
-    assert sorted(samples) == sorted(a.path for a in ALLOWED_MENTIONS)
+    paths = [path for allowance in ALLOWED_MENTIONS for path in allowance.paths]
+    assert sorted(samples) == sorted(paths)
     for allowance in ALLOWED_MENTIONS:
-        path = allowance.path
         assert len(allowance.reason) > 20, allowance
-        assert check_names(path, samples[path], DECLINED) == [], path
-        # The same words elsewhere in the file are still found.
-        extra = "\n\nX-Ray traces, an alarm, the workflow, EMF.\n"
-        if path.endswith(".md"):
-            assert check_names(path, samples[path] + extra, DECLINED) != [], path
+        for path in allowance.paths:
+            assert check_names(path, samples[path], DECLINED) == [], path
+            # The same words elsewhere in the file are still found.
+            extra = "\n\nX-Ray traces, an alarm, the workflow, EMF.\n"
+            if path.endswith(".md"):
+                assert check_names(path, samples[path] + extra, DECLINED) != [], path
 
 
 WORDS = " ".join(f"word{n}" for n in range(30))  # 200 characters, none doubled
