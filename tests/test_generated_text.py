@@ -309,18 +309,18 @@ def test_the_declared_settings_are_the_templates():
     assert set(SETTING.findall(template)) == set(SETTING_PHRASES)
 
 
-def allowed_spans(path: str, line: str, prose: Prose) -> dict[str, list[range]]:
-    """option -> the spans of prose.names where ALLOWED_MENTIONS lets its words be
-    ("*" for every option); `line` is the file's line where the prose starts."""
+def allowed_spans(path: str, line: str, names: str) -> dict[str, list[range]]:
+    """option -> the spans of a prose's `names` where ALLOWED_MENTIONS lets its
+    words be ("*" for every option); `line` is the file's line where it starts."""
     spans: dict[str, list[range]] = {}
     for allowance in ALLOWED_MENTIONS:
         if path not in allowance.paths:
             continue
         if allowance.whole_line:
             if re.search(allowance.pattern, line):
-                spans.setdefault(allowance.options, []).append(range(len(prose.names)))
+                spans.setdefault(allowance.options, []).append(range(len(names)))
             continue
-        for match in re.finditer(allowance.pattern, prose.names):
+        for match in re.finditer(allowance.pattern, names):
             spans.setdefault(allowance.options, []).append(range(*match.span()))
     return spans
 
@@ -367,27 +367,38 @@ def name_patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern, dict[str, str]]
 
 
 @functools.cache
+def prose_mentions(path: str, line: str, names: str) -> tuple[tuple[str, ...], ...]:
+    """(kind, subject, phrase) of each name in one prose of a file at `path`
+    (`line`: the file's line it starts on), but those ALLOWED_MENTIONS lets be.
+    Once per distinct prose: most of a file's prose is the same in many
+    combinations."""
+    settings, _ = vocabulary()
+    setting_names, module_names, option_words, phrases = name_patterns()
+    spans = allowed_spans(path, line, names)
+    found: dict[tuple[str, ...], None] = {}
+    for unknown in sorted(set(SETTING.findall(names)) - settings):
+        found["unknown", unknown, unknown] = None
+    for match in setting_names.finditer(names):
+        if not within(spans, "*", match.start()):
+            found["setting", phrases[match[0].lower()], match[0]] = None
+    for match in module_names.finditer(names):
+        found["module", match[0], match[0]] = None
+    for match in option_words.finditer(names):
+        if not within(spans, match.lastgroup, match.start()):
+            found["option", match.lastgroup, match[0]] = None
+    return tuple(found)
+
+
+@functools.cache
 def mentions(path: str, text: str) -> tuple[Mention, ...]:
     """Every such name in a file, found once per file (each project then keeps
-    those it lacks), but the mentions ALLOWED_MENTIONS lets be."""
-    settings, modules = vocabulary()
-    setting_names, module_names, option_words, phrases = name_patterns()
+    those it lacks)."""
     lines = text.splitlines()
     found: dict[Mention, None] = {}
     for prose in prose_of(path, text):
-        spans = allowed_spans(path, lines[prose.line - 1] if lines else "", prose)
-        for unknown in sorted(set(SETTING.findall(prose.names)) - settings):
-            found[Mention(prose.line, "unknown", unknown, unknown)] = None
-        for match in setting_names.finditer(prose.names):
-            if not within(spans, "*", match.start()):
-                setting = phrases[match[0].lower()]
-                found[Mention(prose.line, "setting", setting, match[0])] = None
-        for match in module_names.finditer(prose.names):
-            found[Mention(prose.line, "module", match[0], match[0])] = None
-        for match in option_words.finditer(prose.names):
-            option = match.lastgroup
-            if not within(spans, option, match.start()):
-                found[Mention(prose.line, "option", option, match[0])] = None
+        line = lines[prose.line - 1] if lines else ""
+        for kind, subject, phrase in prose_mentions(path, line, prose.names):
+            found[Mention(prose.line, kind, subject, phrase)] = None
     if path == "pyproject.toml":
         isort = tomllib.loads(text)["tool"]["ruff"]["lint"]["isort"]
         for module in isort["known-first-party"]:
