@@ -22,8 +22,9 @@ from cookiecutter.main import cookiecutter
 from jinja2 import TemplateSyntaxError
 from markdown_it import MarkdownIt
 
-from helpers import tool, tree
 from matrix import ROOT
+from support.processes import tool
+from support.renders import tree
 
 
 def generate(output_dir, answers: dict):

@@ -20,21 +20,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from helpers import (
+from matrix import CHOICES, DEFAULTS
+from support.dev_server import (
     DevServer,
-    clean_environment,
     echoing_project,
     free_port,
     read_answer,
     request,
-    run,
     send_raw,
     told,
-    tool,
-    user_shell,
-    working_copy,
 )
-from matrix import CHOICES, DEFAULTS
+from support.processes import clean_environment, run, tool, user_shell
+from support.renders import working_copy
 
 # The Python running the tests, when it is an offered runtime: commands that stop
 # before they need an environment run with it.

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import baked_project, python_m, run, tree, working_copy
 from matrix import DEFAULTS, ROOT, quick_matrix
+from support.processes import python_m, run
+from support.renders import baked_project, tree, working_copy
 
 ALL_OFF = quick_matrix()[1]
 assert not any(ALL_OFF[k] for k in ("logging", "tracing", "metrics")), ALL_OFF

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import baked_project, clean_environment, run, working_copy
 from matrix import DEFAULTS, code_matrix, combination_id, values
+from support.processes import clean_environment, run
+from support.renders import baked_project, working_copy
 
 # What build_method=makefile adds to a rendering: the same files whatever the other
 # code options (checked below), tested by the generated test_build_function.py.

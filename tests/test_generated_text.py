@@ -32,8 +32,10 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from helpers import baked_project, load_cfn, post_gen
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
+from support.documents import load_cfn
+from support.renders import baked_project
+from support.template import post_gen
 
 MAX_LINE = 100
 URL = re.compile(r"\bhttps?://")

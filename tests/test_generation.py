@@ -16,21 +16,6 @@ import pytest
 import yaml
 from samcli.yamlhelper import yaml_parse
 
-from helpers import (
-    SharedResults,
-    baked_project,
-    digest,
-    load_cfn,
-    load_yaml,
-    post_gen,
-    requirement_lines,
-    run,
-    run_directory,
-    session_answers,
-    tool,
-    tree,
-    working_copy,
-)
 from matrix import (
     COOKIECUTTER_JSON,
     DEFAULTS,
@@ -41,6 +26,12 @@ from matrix import (
     quick_matrix,
     values,
 )
+from support.documents import load_cfn, load_yaml
+from support.pins import requirement_lines
+from support.processes import run, tool
+from support.renders import baked_project, session_answers, tree, working_copy
+from support.shared import SharedResults, digest, run_directory
+from support.template import post_gen
 
 COMBINATIONS = matrix_params()
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"

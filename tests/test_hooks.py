@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from helpers import post_gen, pre_gen
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -17,6 +16,7 @@ from matrix import (
     SNAPSTART_RUNTIMES,
     supported,
 )
+from support.template import post_gen, pre_gen
 
 VALID = {
     **DEFAULTS,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 import boto3
 import pytest
@@ -27,7 +28,6 @@ from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.layers.layer_downloader import LayerDownloader
 
-from helpers import FUNCTION, REGION, baked_project, load_cfn
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -35,6 +35,11 @@ from matrix import (
     full_matrix,
     quick_matrix,
 )
+from support.documents import FUNCTION, REGION, load_cfn
+from support.github import LAYER as GITHUB_LAYER
+from support.processes import run, tool
+from support.renders import baked_project, session_answers, working_copy
+from support.shared import digest, file_digest
 
 PARAMETER = "PowertoolsLayerArn"
 
@@ -218,3 +223,48 @@ def test_pip_build_has_nothing_of_the_layer(bake, answers):
     template = load_cfn(project / "template.yaml")
     assert PARAMETER not in template["Parameters"]
     assert local_layers(project, None) == []
+
+
+def layer_guard_key(project: Path) -> str:
+    """What the generated layer-version test reads: itself, requirements-dev.txt and
+    template.yaml's lines that name the layer's parameter."""
+    template = (project / "template.yaml").read_text(encoding="utf-8")
+    layer_lines = [x for x in template.splitlines() if "/aws/service/powertools/" in x]
+    read = [
+        project / "requirements-dev.txt",
+        project / "tests/unit/test_layer_version.py",
+    ]
+    return digest("\n".join([*layer_lines, *map(file_digest, read)]))
+
+
+@pytest.fixture(scope="session")
+def layer_guard(request, bake, tmp_path_factory) -> dict[str, tuple]:
+    """The generated layer-version test run as rendered, then with another Powertools
+    pinned in requirements-dev.txt (what a Dependabot update does): its results once
+    for each distinct content it reads."""
+    outcomes = {}
+    for answers in session_answers(request, "layer_guard"):
+        key = layer_guard_key(baked_project(bake, answers))
+        if key in outcomes:
+            continue
+        copy = working_copy(bake, answers, tmp_path_factory.mktemp("layer-guard"))
+        command = [tool("python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command.append("tests/unit/test_layer_version.py")
+        as_rendered = run(command, cwd=copy)
+        requirements = copy / "requirements-dev.txt"
+        bumped = requirements.read_text(encoding="utf-8").replace(
+            f"=={POWERTOOLS_VERSION}", "==99.0.0"
+        )
+        requirements.write_text(bumped, encoding="utf-8")
+        outcomes[key] = as_rendered, run(command, cwd=copy)
+    return outcomes
+
+
+@pytest.mark.parametrize("answers", GITHUB_LAYER)
+def test_layer_version_guard_fails_when_the_copies_disagree(bake, layer_guard, answers):
+    """The generated test passes as rendered and fails once requirements-dev.txt pins
+    another Powertools than the layer in template.yaml."""
+    as_rendered, bumped = layer_guard[layer_guard_key(baked_project(bake, answers))]
+    assert as_rendered.returncode == 0, as_rendered.stdout
+    assert bumped.returncode == 1, bumped.stdout
+    assert "requirements-dev.txt pins 99.0.0" in bumped.stdout

@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from helpers import baked_project, run
 from matrix import ROOT, matrix_params
+from support.processes import run
+from support.renders import baked_project
 
 COMBINATIONS = matrix_params()
 TRAILING_WHITESPACE = re.compile(rb"[ \t]+$", re.MULTILINE)

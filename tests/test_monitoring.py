@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import baked_project, load_cfn, transformed
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
+from support.documents import load_cfn, transformed
+from support.renders import baked_project
 
 MONITORING_TYPES = {
     "AWS::SNS::Topic",

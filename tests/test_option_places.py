@@ -28,7 +28,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import baked_project, pre_gen, tree
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -43,6 +42,8 @@ from matrix import (
     supported,
     values,
 )
+from support.renders import baked_project, tree
+from support.template import pre_gen
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE_CI = ROOT / ".github" / "workflows" / "ci.yml"

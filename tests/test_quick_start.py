@@ -34,26 +34,25 @@ from filelock import FileLock
 from markdown_it import MarkdownIt
 from samcli.commands.deploy.guided_context import GuidedContext
 
-from helpers import (
-    FIXED_PIP,
+from matrix import DEFAULTS, combination_id, matrix_params, quick_matrix
+from support.dev_server import (
     DevServer,
-    baked_project,
-    clean_environment,
     echoing_project,
-    load_cfn,
-    post_gen,
     read_answer,
     request,
-    require_interpreter,
-    run,
     send_raw,
+    told,
+)
+from support.documents import load_cfn
+from support.environments import (
+    FIXED_PIP,
+    require_interpreter,
     shared_environments,
     stock_python,
-    told,
-    user_shell,
-    working_copy,
 )
-from matrix import DEFAULTS, combination_id, matrix_params, quick_matrix
+from support.processes import clean_environment, run, user_shell
+from support.renders import baked_project, working_copy
+from support.template import post_gen
 
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 README_LINES = 200

@@ -11,8 +11,8 @@ import tomllib
 
 import pytest
 
-from helpers import baked_project
 from matrix import BOOLEANS, CHOICES, COOKIECUTTER_JSON, DEFAULTS, ROOT, full_matrix
+from support.renders import baked_project
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"

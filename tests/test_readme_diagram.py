@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from helpers import baked_project
 from matrix import matrix_params
+from support.renders import baked_project
 
 COMBINATIONS = matrix_params()
 

@@ -31,16 +31,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
-    copy_template,
-    load_workflow,
-    once,
-    python_m,
-    run,
-    run_directory,
-    tree,
-)
 from matrix import COOKIECUTTER_JSON, ROOT, cli_answers
+from support.documents import load_workflow
+from support.processes import python_m, run
+from support.renders import tree
+from support.shared import once, run_directory
+from support.template import copy_template
 
 SCRIPT = ROOT / ".ci" / "release.py"
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"

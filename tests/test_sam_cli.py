@@ -20,18 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
-    FUNCTION,
-    REGION,
-    baked_project,
-    environment_variables,
-    function_properties,
-    layer_stand_in,
-    require_interpreter,
-    run,
-    sam_environment,
-    tool,
-)
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -41,6 +29,17 @@ from matrix import (
     quick_matrix,
     values,
 )
+from support.documents import (
+    FUNCTION,
+    REGION,
+    environment_variables,
+    function_properties,
+)
+from support.environments import require_interpreter
+from support.layer import layer_stand_in
+from support.processes import run, tool
+from support.renders import baked_project
+from support.sam import sam_environment
 
 pytestmark = pytest.mark.slow
 

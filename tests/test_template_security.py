@@ -8,16 +8,18 @@ checkov skips the checkov test locally and fails it in CI (CI=true).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from helpers import (
-    assert_nothing_unjustified,
-    baked_project,
-    policy_actions,
-    session_answers,
-    transformed,
-)
 from matrix import combination_id, matrix_params, quick_matrix
+from support.deploy_role import ROLE
+from support.documents import transformed
+from support.github import GITHUB
+from support.iam import policy_actions
+from support.linters import assert_nothing_unjustified
+from support.renders import baked_project, session_answers
 
 COMBINATIONS = matrix_params()
 
@@ -60,3 +62,62 @@ def test_function_role_has_no_wildcard_actions(bake, monkeypatch, answers):
     actions = policy_actions(resources)
     assert "sts:AssumeRole" in actions
     assert [a for a in actions if "*" in a] == []
+
+
+# API Gateway's security policies for REST APIs (developer guide, "Security policies
+# for REST APIs in API Gateway"): TLS_1_0 and TLS_1_2 are the legacy ones, and any
+# SecurityPolicy_* value an enhanced one that also needs EndpointAccessMode. cfn-lint
+# takes any string there.
+TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
+    bake, monkeypatch, answers
+):
+    """As CloudFormation gets it (after the SAM transform): the REST API's minimum
+    TLS version, and the function's log group kept on deletion and replacement."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    project = baked_project(bake, answers)
+    resources = transformed(project / "template.yaml")["Resources"]
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    policy = api["Properties"]["SecurityPolicy"]
+    assert TLS_1_2_OR_LATER.fullmatch(policy), policy
+    if policy.startswith("SecurityPolicy_"):
+        assert "EndpointAccessMode" in api["Properties"]
+    (logs,) = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert logs["DeletionPolicy"] == logs["UpdateReplacePolicy"] == "Retain"
+
+
+# --- linters on the role template, once per distinct rendering ---
+
+
+@pytest.fixture(scope="session")
+def role_templates(request, bake) -> list[Path]:
+    combinations = session_answers(request, "role_templates")
+    return [rendering.path for rendering in bake.distinct(ROLE, combinations)]
+
+
+@pytest.fixture(scope="session")
+def role_cfn_lint(role_templates, cfn_lint):
+    """cfn-lint as `sam validate --lint` runs it, once per distinct role template in
+    batches the workers share out (the run's results, as for template.yaml)."""
+    cfn_lint.prefetch(role_templates)
+    return cfn_lint
+
+
+@pytest.fixture(scope="session")
+def role_checkov(role_templates, checkov_scan):
+    """checkov as test_template_security runs it, likewise."""
+    checkov_scan.prefetch(role_templates)
+    return checkov_scan
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_role_template_passes_cfn_lint(bake, role_cfn_lint, answers):
+    assert role_cfn_lint(baked_project(bake, answers) / ROLE) == []
+
+
+@pytest.mark.parametrize("answers", GITHUB)
+def test_role_template_passes_checkov(bake, role_checkov, answers):
+    assert_nothing_unjustified(role_checkov(baked_project(bake, answers) / ROLE))

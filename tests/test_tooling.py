@@ -10,8 +10,9 @@ import sys
 import tomllib
 
 import noxfile
-from helpers import TOOL_PINS, run
 from matrix import ROOT
+from support.processes import run
+from support.tools import TOOL_PINS
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXACT = re.compile(r"[A-Za-z0-9][\w.-]*(\[[\w,]+\])?==[\w.]+")

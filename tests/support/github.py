@@ -1,0 +1,160 @@
+"""GitHub Actions as the tests read it: the generated workflow's jobs and steps, an
+evaluator of the expressions its `if` uses, and the claims of a job's OIDC token."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from matrix import (
+    full_matrix,
+    matrix_params,
+    quick_matrix,
+)
+from support.documents import load_workflow
+
+GITHUB = [p for p in matrix_params() if p.values[0]["ci"] == "github"]
+
+
+LAYER = [p for p in GITHUB if p.values[0]["powertools_source"] == "layer"]
+
+
+NO_CI = [p for p in matrix_params() if p.values[0]["ci"] == "none"]
+
+
+WORKFLOW = ".github/workflows/ci.yml"
+
+
+# --- reading what was rendered ---
+
+
+# The quick subset in the fast loop, every combination in the slow run: one test each,
+# a check per distinct content.
+SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
+
+
+def github_combinations(scope: str) -> list[dict]:
+    combinations = quick_matrix() if scope == "quick" else full_matrix()
+    return [answers for answers in combinations if answers["ci"] == "github"]
+
+
+def deploy_job(project: Path) -> dict:
+    return load_workflow(project / WORKFLOW)["jobs"]["deploy"]
+
+
+def environment_name(job: dict) -> str:
+    environment = job["environment"]
+    return environment if isinstance(environment, str) else environment["name"]
+
+
+def step_running(job: dict, command: str) -> tuple[int, dict]:
+    (found,) = [
+        (index, step)
+        for index, step in enumerate(job["steps"])
+        if command in step.get("run", "")
+    ]
+    return found
+
+
+def step_using(job: dict, action: str) -> tuple[int, dict]:
+    (found,) = [
+        (index, step)
+        for index, step in enumerate(job["steps"])
+        if step.get("uses", "").startswith(action + "@")
+    ]
+    return found
+
+
+# --- the deploy job ---
+
+
+class GitHubExpression:
+    """Evaluates the subset of GitHub Actions expressions the workflow's `if` uses:
+    contexts, string literals, ==, !=, &&, ||, parentheses and format() (`!` is left
+    out: its precedence differs from Python's `not`). An unset variable is '' (as on
+    GitHub). GitHub compares strings ignoring case; the runs below differ by more.
+    Anything else fails the test."""
+
+    TOKEN = re.compile(
+        r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||\(|\)|,)"
+        r"|(?P<name>[A-Za-z_][\w.-]*))"
+    )
+    PYTHON = {"&&": " and ", "||": " or "}
+
+    def __init__(self, text: str):
+        self.source = []
+        position = 0
+        text = text.strip()
+        while position < len(text):
+            match = self.TOKEN.match(text, position)
+            assert match and match.end() > position, f"unsupported: {text[position:]}"
+            position = match.end()
+            if match["string"] is not None:
+                self.source.append(repr(match["string"][1:-1].replace("''", "'")))
+            elif match["op"]:
+                self.source.append(self.PYTHON.get(match["op"], match["op"]))
+            elif match["name"] == "format":
+                self.source.append("_format")
+            else:
+                self.source.append(f"_context({match['name']!r})")
+
+    def __call__(self, contexts: dict[str, str]) -> bool:
+        def context(name: str) -> str:
+            assert name in contexts or name.startswith("vars."), name
+            return contexts.get(name, "")
+
+        def format_(template: str, *arguments: str) -> str:
+            return re.sub(r"\{(\d+)\}", lambda m: arguments[int(m[1])], template)
+
+        namespace = {"__builtins__": {}, "_context": context, "_format": format_}
+        return bool(eval("".join(self.source), namespace))
+
+
+def github_token(
+    owner: str = "octo-org",
+    owner_id: str = "1001",
+    repository: str = "octo-repo",
+    repository_id: str = "2002",
+    *,
+    immutable: bool,
+    event: str = "push",
+    ref: str = "refs/heads/main",
+    environment: str | None = "production",
+    audience: str = "sts.amazonaws.com",
+    workflow_file: str = "ci.yml",
+) -> dict[str, str]:
+    """The claims of a job's OIDC token (GitHub's "OpenID Connect reference", its
+    example token included): the subject in the old format or with immutable ids
+    (repositories created after GitHub's 2026 switch); `environment` only for a job
+    that names one; job_workflow_ref, the workflow file that runs the job, at the
+    run's ref."""
+    names = (
+        f"{owner}@{owner_id}/{repository}@{repository_id}"
+        if immutable
+        else f"{owner}/{repository}"
+    )
+    if environment:
+        subject = f"repo:{names}:environment:{environment}"
+    elif event == "pull_request":
+        subject = f"repo:{names}:pull_request"
+    else:
+        subject = f"repo:{names}:ref:{ref}"
+    claims = {
+        "aud": audience,
+        "sub": subject,
+        "repository": f"{owner}/{repository}",
+        "repository_id": repository_id,
+        "repository_owner": owner,
+        "repository_owner_id": owner_id,
+        "ref": ref,
+        "event_name": event,
+        "workflow": "CI",
+        "job_workflow_ref": (
+            f"{owner}/{repository}/.github/workflows/{workflow_file}@{ref}"
+        ),
+    }
+    if environment:
+        claims["environment"] = environment
+    return claims

@@ -1,0 +1,228 @@
+"""The renders: pytest-cookies' bakes made once per set of answers for the whole run
+(Renders, behind conftest.py's `bake` fixture), cookiecutter's compiled templates
+kept between renders, the hook scripts' directory, and what reads a rendering.
+
+Renderings are read-only: a test that writes in a project copies it first
+(working_copy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_cookies.plugin import Result
+
+from matrix import COOKIECUTTER_JSON, ROOT
+from support.shared import Make, digest, once, once_each
+
+# --- renders ---
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """One distinct content of a generated file, and the combinations giving it."""
+
+    digest: str
+    path: Path  # the file in the first combination's project
+    combinations: tuple[dict, ...]
+
+
+# pytest-cookies renders (cookies_session.bake, with its isolated user config).
+# This layer adds what the plugin cannot do: bake() renders anew on every call, into
+# a directory of one pytest-xdist worker that the plugin deletes when that worker's
+# session ends, while the suite reads every combination from many test
+# modules in every worker. So each set of answers is baked once per run by whichever
+# worker comes first (once), its project moved out to a directory all workers share,
+# and renderings are grouped by file content (distinct) so that an expensive check
+# runs once per distinct file.
+def cache_compiled_templates() -> None:
+    """Make cookiecutter's environment (utils.create_env_with_context) keep what
+    Jinja compiles for the rest of this process: each file, file name, answer and
+    hook script of the template is compiled once per process, not once per render
+    (half of an uncached render's time). The key is the source with every setting
+    of the environment that changes what it compiles to (Jinja's lexer is cached by
+    its settings), so a changed file is compiled again; test_generation checks that
+    a render made this way is byte for byte the cookiecutter CLI's."""
+    import cookiecutter.utils
+
+    strict = cookiecutter.utils.StrictEnvironment
+    if hasattr(strict, "compiled"):
+        return
+
+    class CachingEnvironment(strict):
+        compiled: dict[tuple, object] = {}
+
+        def compile(
+            self, source, name=None, filename=None, raw=False, defer_init=False
+        ):
+            if raw or not isinstance(source, str):
+                return super().compile(source, name, filename, raw, defer_init)
+            key = (
+                source,
+                name,
+                filename,
+                defer_init,
+                self.lexer,
+                tuple(self.extensions),
+                self.optimized,
+                self.is_async,
+                self.finalize,
+            )
+            if key not in self.compiled:
+                self.compiled[key] = super().compile(
+                    source, name, filename, False, defer_init
+                )
+            return self.compiled[key]
+
+    cookiecutter.utils.StrictEnvironment = CachingEnvironment
+
+
+@contextmanager
+def hook_scripts_in(directory: Path) -> Iterator[None]:
+    """Cookiecutter writes each hook, rendered, to a temporary file it never
+    deletes (hooks.run_script_with_context: delete=False). Here they go to a
+    directory of this process, emptied after each render. In the system's
+    temporary directory they cost more than disk: a hook runs with its own
+    directory first on sys.path, so each import lists that directory (a hook took
+    60 ms instead of 22 once /tmp held 60,000 of them)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    saved, tempfile.tempdir = tempfile.tempdir, str(directory)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
+        for script in directory.iterdir():
+            script.unlink()
+
+
+class Renders:
+    """Renders into `directory` (shared by the run's workers), one subdirectory per
+    set of answers. Calling it with answers returns pytest-cookies' Result for
+    them (exit_code, exception, project_path, context); an exception raised in
+    another worker comes back as its text."""
+
+    def __init__(self, cookies, directory: Path):
+        self.cookies = cookies  # the worker's cookies_session
+        self.directory = directory
+
+    def _target(self, answers: dict) -> Path:
+        unknown = set(answers) - set(COOKIECUTTER_JSON)
+        # Cookiecutter silently ignores unknown keys: a typo would test the defaults.
+        assert not unknown, f"not in cookiecutter.json: {sorted(unknown)}"
+        return self.directory / digest(json.dumps(answers, sort_keys=True))
+
+    def _make(self, answers: dict) -> Make:
+        def make(target: Path) -> None:
+            scripts = self.directory / f".hook-scripts-{os.getpid()}"
+            with hook_scripts_in(scripts):
+                result = self.cookies.bake(
+                    extra_context=dict(answers), template=str(ROOT)
+                )
+            target.mkdir(parents=True)
+            error = result.exception
+            outcome = {
+                "exit_code": result.exit_code,
+                "exception": None
+                if error is None
+                else f"{type(error).__name__}: {error}",
+                "context": result.context,
+            }
+            if error is None:
+                shutil.move(result.project_path, target / result.project_path.name)
+            (target / "result.json").write_text(json.dumps(outcome), encoding="utf-8")
+
+        return make
+
+    def _result(self, target: Path) -> Result:
+        outcome = json.loads((target / "result.json").read_text(encoding="utf-8"))
+        projects = [p for p in target.iterdir() if p.is_dir()]
+        return Result(
+            exception=outcome["exception"],
+            exit_code=outcome["exit_code"],
+            project_dir=projects[0] if projects else None,
+            context=outcome["context"],
+        )
+
+    def __call__(self, answers: dict) -> Result:
+        return self._result(once(self._target(answers), self._make(answers)))
+
+    def render_all(self, combinations: Iterable[dict]) -> list[Result]:
+        """Every combination rendered, the work shared with the other workers."""
+        combinations = list(combinations)
+        targets = [self._target(answers) for answers in combinations]
+        once_each(
+            (target, self._make(answers))
+            for target, answers in zip(targets, combinations, strict=True)
+        )
+        return [self._result(target) for target in targets]
+
+    def distinct(self, relative: str, combinations: Iterable[dict]) -> list[Rendering]:
+        """The distinct contents of the generated file `relative` (a path inside the
+        project) over these combinations, each with the combinations that give it,
+        in the order first met. Combinations without the file are left out; a
+        combination that fails to render fails here."""
+        combinations = list(combinations)
+        groups: dict[str, list[dict]] = {}
+        paths: dict[str, Path] = {}
+        for answers, bake in zip(
+            combinations, self.render_all(combinations), strict=True
+        ):
+            assert bake.exception is None, (answers, bake.exception)
+            path = bake.project_path / relative
+            if not path.is_file():
+                continue
+            key = digest(path.read_bytes())
+            groups.setdefault(key, []).append(answers)
+            paths.setdefault(key, path)
+        return [Rendering(key, paths[key], tuple(groups[key])) for key in groups]
+
+
+def baked_project(bake, answers: dict) -> Path:
+    """The shared, pristine rendering of these answers: read it, never write to it
+    (tests that run tools in a project use working_copy)."""
+    result = bake(answers)
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    return Path(result.project_path)
+
+
+def working_copy(bake, answers: dict, destination: Path) -> Path:
+    """A private copy of the rendering, for tests that build, test or write in it."""
+    source = baked_project(bake, answers)
+    return Path(shutil.copytree(source, destination / source.name))
+
+
+def session_answers(request, fixture: str) -> list[dict]:
+    """The answers of every test selected in this run that uses `fixture`, in
+    order, without repeats: what a session fixture batching one check over many
+    renderings has to cover. (Each pytest-xdist worker sees the whole selection.)"""
+    found: dict[str, dict] = {}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "answers" in params and fixture in item.fixturenames:
+            found.setdefault(
+                json.dumps(params["answers"], sort_keys=True), params["answers"]
+            )
+    return list(found.values())
+
+
+def tree(
+    project: Path, parts: Iterable[str] = (".",), ignore: tuple[str, ...] = ()
+) -> dict[str, tuple[bytes, bool]]:
+    """Every file under these parts of the project (all of it by default) but those
+    under `ignore`: its contents and whether it is executable."""
+    return {
+        path.relative_to(project).as_posix(): (
+            path.read_bytes(),
+            os.access(path, os.X_OK),
+        )
+        for part in parts
+        for path in sorted([project / part, *(project / part).rglob("*")])
+        if path.is_file() and path.relative_to(project).parts[0] not in ignore
+    }
