@@ -1,6 +1,7 @@
-"""The suite's fixtures. What they are made of, and every other helper the tests
-share, is in helpers.py. Renders come from pytest-cookies (cookies_session), once
-per set of answers for the whole run (helpers.Renders)."""
+"""The suite's fixtures, shared by every test module. What they are made of, and
+everything else the tests share, is in the support package (tests/support/). Renders
+come from pytest-cookies (cookies_session), once per set of answers for the whole
+run (support.renders.Renders)."""
 
 from __future__ import annotations
 

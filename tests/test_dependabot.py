@@ -9,8 +9,6 @@ from support.documents import load_yaml
 from support.github import GITHUB
 from support.renders import baked_project
 
-# --- Dependabot ---
-
 
 @pytest.mark.parametrize("answers", GITHUB)
 def test_dependabot_updates_every_pin_file_and_action_weekly_grouped(bake, answers):

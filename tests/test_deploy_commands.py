@@ -52,8 +52,6 @@ SOURCES = [
     pytest.param({**DEFAULTS, "ci": "github", "powertools_source": v}, id=v)
     for v in values("powertools_source")
 ]
-
-
 BOUNDARY_ARN = "arn:aws:iam::123456789012:policy/deploy-Boundary-AbC"
 
 

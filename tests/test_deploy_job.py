@@ -64,8 +64,6 @@ def run_contexts(event: str, ref: str, default_branch: str, role: str) -> dict:
 
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/deploy"
-
-
 # (run, (event, ref, default branch, AWS_DEPLOY_ROLE_ARN), deploys?)
 RUNS = [
     (
@@ -171,42 +169,28 @@ INSTALLS = re.compile(
     r"|\bpython3? -m (?:pip|ensurepip|build)\b"
     r"|\bsam\s+build\b"
 )
-
-
 # The one install allowed: the hashed lock, every file checked, no resolver.
 LOCKED_INSTALL = re.compile(
     r'^"\$RUNNER_TEMP/sam/bin/python" -m pip install --require-hashes --no-deps'
     r" -r (?P<lock>requirements-sam\.txt)$"
 )
-
-
 # sam build's own downloads of the function's requirements: the documented residue
 # (docs/dependencies.md, from aws-lambda-builders' python_pip/packager.py), allowed in
 # a job that holds no id-token.
 BUILD = re.compile(r"^sam build$")
-
-
 # The repository's tests, linters and checkers, or what runs them.
 CHECKS = re.compile(
     r"\b(?:pytest|ruff|pre-commit|mypy|pylint|flake8|black|nox|tox|cfn-lint"
     r"|checkov|zizmor|check-jsonschema|dev\.py)\b|\bsam\s+validate\b"
 )
-
-
 # Actions that keep files between jobs: artifacts, and caches (which outlive a run:
 # a cache saved by any workflow of the repository may be restored here).
 ARTIFACT_UPLOAD, ARTIFACT_DOWNLOAD = (
     "actions/upload-artifact",
     "actions/download-artifact",
 )
-
-
 CACHING_ACTIONS = ("actions/cache",)
-
-
 OUTPUT = re.compile(r"^\$\{\{ needs\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
-
-
 STEP_OUTPUT = re.compile(r"^\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
 
 
@@ -392,11 +376,7 @@ def test_the_job_graph_check_sees_tested_code_reach_the_deploy(tmp_path):
 # upload is kept `retention-days`, at most 90 unless the repository's settings say
 # otherwise.
 RERUN_DAYS = 30
-
-
 RETENTION_DEFAULT_DAYS = 90
-
-
 FAKE_GH_RUNS = """#!{python}
 # gh run list|view|rerun, answered for one run of the workflow's jobs (the real jq
 # filters --jq, as gh does); each call recorded for the test.

@@ -81,13 +81,9 @@ NOT_NEEDED = {
     "AWS::SNS::Topic sns:Subscribe": "Topic Subscription (not set)",
     "AWS::SNS::Topic sns:Unsubscribe": "Topic Subscription (not set)",
 }
-
-
 # Needed by the PowertoolsLayerArn parameter: CloudFormation reads Powertools'
 # public SSM parameter with the caller's credentials.
 LAYER_PARAMETER_READ = "ssm:GetParameters"
-
-
 # Actions IAM grants only on Resource "*" (no resource type in AWS's service
 # authorization reference: test_only_on_any_resource_is_what_iam_says), and why
 # the role needs each.
@@ -99,8 +95,6 @@ ONLY_ON_ANY_RESOURCE = {
     "logs:DescribeQueryDefinitions": "monitoring: the saved Logs Insights queries",
     "logs:PutQueryDefinition": "monitoring: the saved Logs Insights queries",
 }
-
-
 HANDLERS = ("create", "read", "update", "delete")
 
 
@@ -207,8 +201,6 @@ def test_role_grants_what_sam_deploy_needs_and_no_more(bake, monkeypatch, answer
 
 
 TAGGED_ON_CREATE: set[str] = set()
-
-
 # What changes the transformed API (SnapStart: the alias it invokes) or the role
 # (the layer): the API's tags and the role's ApiCreate statement depend on nothing
 # else. (The transform takes about a second per template.)

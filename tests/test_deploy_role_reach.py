@@ -25,11 +25,7 @@ from support.renders import baked_project, session_answers
 from support.shared import file_digest
 
 OTHER_ACCOUNT = "210987654321"
-
-
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-
-
 # Granted on every resource of their kind, each with the reason IAM gives no way to
 # narrow it (service authorization reference) and why it is harmless.
 REACHES_OTHERS = {
@@ -191,20 +187,12 @@ def resource_requests(stack: str, bucket: str, boundary: str) -> dict:
 # The tag keys SAM gives the function and its role (the transformed template.yaml:
 # test_role_tags_only_what_sam_and_cloudformation_give).
 SAM_TAG_KEYS = ["lambda:createdBy"]
-
-
 # An alarm action no stack of ours needs: EC2's terminate, run by EC2's
 # service-linked role on any instance the alarm's metric names (CloudWatch, "Using
 # Amazon CloudWatch alarms", alarm actions).
 EC2_TERMINATE = f"arn:aws:automate:{REGION}:ec2:terminate"
-
-
 OTHER_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:another-team-alerts"
-
-
 OTHER_LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:another-team"
-
-
 # Requests on this stack's own resources that the role must refuse: each what a
 # deploy could use to reach beyond the stack ("{topic}": the stack's alarm topic).
 HOSTILE_REQUESTS = [
@@ -276,8 +264,6 @@ HOSTILE_REQUESTS = [
     ),
     ("lambda:TagResource", "the function tagged for a team", {"aws:TagKeys": ["team"]}),
 ]
-
-
 # Requests on this stack's own resources the role must allow (a deploy needs them),
 # beside each granted action tried with its usual context.
 NEEDED_REQUESTS = [

@@ -71,8 +71,6 @@ HOSTILE_JOBS = {
         workflow_file="release.yml"
     ),
 }
-
-
 TRUSTED_REPOSITORY = {
     "GitHubOwner": "octo-org",
     "GitHubOwnerId": "1001",
@@ -160,8 +158,6 @@ NEW_REPOSITORY = {
     "default_branch": "trunk",
     "owner": {"login": "New-Org", "id": 231234567, "type": "Organization"},
 }
-
-
 FAKE_GH = """#!{python}
 # gh api repos/OWNER/REPOSITORY --jq EXPR, answered from NEW_REPOSITORY (GitHub's
 # REST API is not reachable here; it takes the names in any case, and answers with
@@ -173,8 +169,6 @@ assert args[2] == "--jq", args
 result = subprocess.run(["jq", "-r", args[3]], input={body!r}, text=True)
 sys.exit(result.returncode)
 """
-
-
 FAKE_AWS = """#!{python}
 # Records the AWS CLI call the page makes, for the test to read.
 import json, sys

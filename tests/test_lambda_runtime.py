@@ -1,10 +1,13 @@
 """The built function run the way Lambda runs it: the `sam build` output served by
 awslambdaric, the runtime interface client of Lambda's managed Python runtimes,
-against a Lambda Runtime API written here, with an X-Ray daemon stand-in (a UDP
-socket) and the environment, sys.path and read-only task directory Lambda gives.
+against stand-ins of the Lambda Runtime API and the X-Ray daemon
+(support/runtime_api.py), with the environment, sys.path and read-only task
+directory Lambda gives (support/lambda_runtime.py).
 
 One runtime-client process per combination serves every invocation (as one
 execution environment does); each test below reads one aspect of that run.
+Over 500 lines: that run (the module-scoped fixture lambda_runs) serves every test
+here; split into modules, each would run every combination again.
 
 What counts as the function's output: everything the runtime-client process
 writes to stdout and stderr, and every record it logs through the log channel
@@ -38,12 +41,13 @@ from support.lambda_runtime import (
     HOST_ARCHITECTURE,
     SECRETS,
     SESSION_COOKIE,
-    Case,
-    Invocation,
     LambdaRun,
+    emf,
+    json_object,
+    logger_records,
     serve,
-    x_ray_documents,
 )
+from support.runtime_api import Case, Invocation, x_ray_documents
 from support.sam import api_event, sam_event
 
 pytestmark = pytest.mark.slow
@@ -195,28 +199,6 @@ def lambda_runs(sam_builds, cases, tmp_path_factory):
         return runs[key]
 
     return run_for
-
-
-# --------------------------------------------------------------------------
-# Reading the output
-
-
-def json_object(line: str) -> dict | None:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def emf(lines: list[str]) -> list[dict]:
-    """Embedded metric format records: the JSON objects with an _aws key."""
-    return [r for r in map(json_object, lines) if r is not None and "_aws" in r]
-
-
-def logger_records(lines: list[str]) -> list[dict]:
-    """Every other JSON object: what Powertools Logger writes."""
-    return [r for r in map(json_object, lines) if r is not None and "_aws" not in r]
 
 
 # --------------------------------------------------------------------------

@@ -13,8 +13,6 @@ from matrix import (
 from support.deploy_role import load_role, stack_name
 from support.renders import baked_project
 
-# --- the stack name the deploy role is scoped to ---
-
 LONG_SLUG = "customer-order-processing-service-api"  # 37 characters
 
 

@@ -9,8 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from support.processes import base_env
 
-# --- the workflow's own commands, against a recording endpoint ---
-
 
 class RecordingEndpoint(BaseHTTPRequestHandler):
     """Stands in for S3 and CloudFormation at AWS_ENDPOINT_URL: records each call,

@@ -11,8 +11,6 @@ from pathlib import Path
 from support.documents import load_cfn
 
 ROLE = "deploy-role.yaml"
-
-
 PAGE = "docs/deploy.md"
 
 
@@ -46,8 +44,7 @@ def role_parameters(role: dict, given: dict[str, str]) -> dict[str, str]:
     return parameters
 
 
-# --- what the role's permissions reach: this stack's resources only ---
-
+# The account and region the role's policies are evaluated for (deployed_parameters).
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
 
@@ -71,8 +68,6 @@ def deployed_parameters(role: dict) -> dict[str, str]:
         ),
     }
 
-
-# --- the role's permissions ---
 
 # What SAM CLI itself calls for `sam deploy --no-resolve-s3 --s3-bucket` (samcli
 # 1.170.0: lib/deploy/deployer.py, lib/package/s3_uploader.py; the recorded run below

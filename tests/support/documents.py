@@ -3,6 +3,9 @@ workflows, template.yaml after the SAM transform, the function's properties."""
 
 from __future__ import annotations
 
+import copy
+import functools
+import os
 from pathlib import Path
 
 import samcli.yamlhelper as samcli_yaml
@@ -11,12 +14,7 @@ import yaml
 # The region the tests lint, validate and run the function for (`sam validate
 # --lint` needs one).
 REGION = "us-east-1"
-
-
 FUNCTION = "HelloWorldFunction"
-
-
-# --- reading and checking what was rendered ---
 
 
 class CloudFormationLoader(yaml.CSafeLoader):
@@ -54,10 +52,19 @@ def load_workflow(path: Path) -> dict:
 
 
 def transformed(template: Path) -> dict:
-    """template.yaml as CloudFormation, after the SAM transform (no AWS calls)."""
+    """template.yaml as CloudFormation, after the SAM transform (no AWS calls): a
+    copy of the one transform per distinct content and region in this process
+    (about a second each; many tests read the same template)."""
+    text = template.read_text(encoding="utf-8")
+    return copy.deepcopy(_transform(text, os.environ.get("AWS_DEFAULT_REGION")))
+
+
+@functools.cache
+def _transform(text: str, region: str | None) -> dict:
+    # region: a key only (the transform reads AWS_DEFAULT_REGION itself).
     from samtranslator.translator.transform import transform
 
-    document = load_cfn(template)
+    document = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506
     # The transform wants deployed code: any S3 URI will do.
     function = document["Resources"]["HelloWorldFunction"]["Properties"]
     function["CodeUri"] = "s3://bucket/code.zip"

@@ -16,20 +16,9 @@ from matrix import (
 from support.documents import load_workflow
 
 GITHUB = [p for p in matrix_params() if p.values[0]["ci"] == "github"]
-
-
 LAYER = [p for p in GITHUB if p.values[0]["powertools_source"] == "layer"]
-
-
 NO_CI = [p for p in matrix_params() if p.values[0]["ci"] == "none"]
-
-
 WORKFLOW = ".github/workflows/ci.yml"
-
-
-# --- reading what was rendered ---
-
-
 # The quick subset in the fast loop, every combination in the slow run: one test each,
 # a check per distinct content.
 SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
@@ -65,9 +54,6 @@ def step_using(job: dict, action: str) -> tuple[int, dict]:
         if step.get("uses", "").startswith(action + "@")
     ]
     return found
-
-
-# --- the deploy job ---
 
 
 class GitHubExpression:

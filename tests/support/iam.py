@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatchcase
 
-# --- the role's trust policy ---
-
 
 def substitute(value, parameters: dict[str, str]):
     """A CloudFormation string: Ref or Fn::Sub resolved with these parameters."""
@@ -31,8 +29,6 @@ OPERATORS = {
     "ArnEquals": lambda value, pattern: value == pattern,
     "ArnLike": fnmatchcase,
 }
-
-
 # The set operators, for multivalued keys (a list in the request's context): every
 # value must match one of the statement's (ForAllValues: also when the request has
 # none, or lacks the key), or at least one must (ForAnyValue).

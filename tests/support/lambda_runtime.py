@@ -8,32 +8,32 @@ from __future__ import annotations
 import functools
 import json
 import platform
-import re
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 from matrix import COOKIECUTTER_JSON
 from support.documents import REGION, environment_variables, function_properties
 from support.environments import pip_install, require_interpreter
 from support.layer import public_layer
+from support.runtime_api import (
+    Case,
+    Invocation,
+    RuntimeApi,
+    XRayDaemon,
+    new_invocation,
+    x_ray_documents,
+)
 from support.shared import CACHE, once
 
 # The runtime interface client Lambda's managed Python runtimes run.
 AWSLAMBDARIC_VERSION = "4.2.2"
-
-
 # The boto3 of Lambda's runtime: the one the generated requirements-dev.txt pins.
 BOTO3_VERSION = COOKIECUTTER_JSON["_boto3_version"]
-
-
 # Built wheels (wrapt, with tracing) and awslambdaric load only on their own
 # platform: build for this machine's architecture.
 HOST_ARCHITECTURE = {
@@ -42,36 +42,16 @@ HOST_ARCHITECTURE = {
     "aarch64": "arm64",
     "arm64": "arm64",
 }.get(platform.machine().lower())
-
-
 FUNCTION_NAME = "hello-powertools-HelloWorldFunction-Ab12Cd34Ef56"
-
-
 ACCOUNT = "123456789012"
-
-
 # Secrets a client sends, and the role credentials Lambda puts in the
 # environment: none may reach any output. Random per session, so a match is
 # never a coincidence.
 BEARER_TOKEN = secrets.token_hex(16)
-
-
 SESSION_COOKIE = secrets.token_hex(16)
-
-
 SECRET_ACCESS_KEY = secrets.token_hex(20)
-
-
 SESSION_TOKEN = secrets.token_hex(32)
-
-
 SECRETS = (BEARER_TOKEN, SESSION_COOKIE, SECRET_ACCESS_KEY, SESSION_TOKEN)
-
-
-RUNTIME_API = "/2018-06-01/runtime"
-
-
-DAEMON_HEADER = {"format": "json", "version": 1}
 
 
 # --------------------------------------------------------------------------
@@ -91,189 +71,6 @@ def runtime_directory(runtime: str) -> Path:
         CACHE / "lambda-runtime" / name,
         lambda target: pip_install(python, target, requirements, compile=True),
     )
-
-
-# --------------------------------------------------------------------------
-# The invocations
-
-
-@dataclass(frozen=True)
-class Case:
-    label: str
-    event: dict
-    status: int
-    message: str
-    metric: str  # the metric the path records (besides ColdStart)
-    route: str | None = None  # the route that answers, as the app names it
-    subsegment: str | None = None  # the route's X-Ray subsegment
-
-    @property
-    def api_request_id(self) -> str | None:
-        return self.event.get("requestContext", {}).get("requestId")
-
-
-# --------------------------------------------------------------------------
-# The Lambda Runtime API and the X-Ray daemon
-
-
-@dataclass
-class Request:
-    """One call the runtime client made, and how many bytes it had written to
-    stdout and stderr by then."""
-
-    kind: str  # next, restore, response, error, init_error, restore_error
-    request_id: str | None
-    body: bytes
-    written: tuple[int, ...]
-
-
-@dataclass
-class Invocation:
-    case: Case
-    request_id: str
-    root: str  # its trace, handed out in Lambda-Runtime-Trace-Id
-    parent: str
-    outcome: str = ""  # the Runtime API call that ended it: response or error
-    payload: dict = field(default_factory=dict)
-    # What it wrote: the lines of stdout and stderr, then the records it logged
-    # through the runtime's log channel (one each, as CloudWatch shows them).
-    lines: list[str] = field(default_factory=list)
-    documents: list[dict] = field(default_factory=list)  # X-Ray, of its trace
-
-    @property
-    def trace_header(self) -> str:
-        # Sampled: any X-Ray client in the function would send something, so
-        # silence without tracing shows that there is none.
-        return f"Root={self.root};Parent={self.parent};Sampled=1"
-
-
-def new_invocation(case: Case) -> Invocation:
-    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return Invocation(case, str(uuid.uuid4()), root, parent=secrets.token_hex(8))
-
-
-class RuntimeApi(ThreadingHTTPServer):
-    """Hands out each invocation once, in order, and records every call. When
-    none is left it holds the runtime's next request, as Lambda does until it
-    freezes or stops the environment."""
-
-    daemon_threads = True
-
-    def __init__(self, invocations, output: list[Path], arn: str, timeout: int):
-        super().__init__(("127.0.0.1", 0), RuntimeApiHandler)
-        self.waiting = list(invocations)
-        self.output = output
-        self.function_arn = arn
-        self.timeout_ms = timeout * 1000
-        self.requests: list[Request] = []
-        self.lock = threading.Lock()
-        self.drained = threading.Event()
-        self.stopping = threading.Event()
-
-    def record(self, kind: str, request_id=None, body=b"") -> None:
-        written = tuple(path.stat().st_size for path in self.output)
-        with self.lock:
-            self.requests.append(Request(kind, request_id, body, written))
-
-    def next_invocation(self) -> Invocation | None:
-        with self.lock:
-            return self.waiting.pop(0) if self.waiting else None
-
-
-class RuntimeApiHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: RuntimeApi
-
-    def log_message(self, format, *args):  # quiet: the test reports what matters
-        pass
-
-    def reply(self, status: int, body: bytes = b"", headers: dict | None = None):
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        api = self.server
-        if self.path == f"{RUNTIME_API}/restore/next":
-            api.record("restore")
-            self.reply(200)
-        elif self.path == f"{RUNTIME_API}/invocation/next":
-            api.record("next")
-            invocation = api.next_invocation()
-            if invocation is None:
-                api.drained.set()
-                api.stopping.wait()
-                self.close_connection = True
-                return
-            deadline = int(time.time() * 1000) + api.timeout_ms
-            self.reply(
-                200,
-                json.dumps(invocation.case.event).encode(),
-                {
-                    "Content-Type": "application/json",
-                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(deadline),
-                    "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
-                    "Lambda-Runtime-Trace-Id": invocation.trace_header,
-                },
-            )
-        else:
-            self.reply(404)
-
-    def do_POST(self):
-        api = self.server
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        invocation = re.fullmatch(
-            rf"{RUNTIME_API}/invocation/([^/]+)/(response|error)", self.path
-        )
-        if invocation:
-            api.record(invocation[2], invocation[1], body)
-        elif self.path == f"{RUNTIME_API}/init/error":
-            api.record("init_error", body=body)
-        elif self.path == f"{RUNTIME_API}/restore/error":
-            api.record("restore_error", body=body)
-        else:
-            self.reply(404)
-            return
-        self.reply(202)
-
-
-class XRayDaemon:
-    """The UDP socket AWS_XRAY_DAEMON_ADDRESS names: keeps every datagram."""
-
-    def __init__(self):
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.socket.bind(("127.0.0.1", 0))
-        self.host, self.port = self.socket.getsockname()
-
-    def received(self) -> list[bytes]:
-        """Every datagram sent so far (call it once the sender has exited)."""
-        self.socket.setblocking(False)
-        datagrams = []
-        while True:
-            try:
-                datagrams.append(self.socket.recv(1 << 16))
-            except BlockingIOError:
-                return datagrams
-
-    def close(self):
-        self.socket.close()
-
-
-def x_ray_documents(datagram: bytes) -> list[dict]:
-    """The daemon protocol: a header line, then one JSON segment document.
-    Subsegments that were not streamed on their own are nested in their parent."""
-    header, _, body = datagram.partition(b"\n")
-    assert json.loads(header) == DAEMON_HEADER, datagram
-    documents = [json.loads(body)]
-    for document in documents:
-        for child in document.get("subsegments", []):
-            documents.append({"trace_id": document["trace_id"], **child})
-    return documents
 
 
 # --------------------------------------------------------------------------
@@ -310,8 +107,6 @@ class LambdaRun:
 # route -- is wrapped to raise for a request carrying FAIL_HEADER: a stand-in for
 # business logic that raises. Nothing else changes, and the app is not edited.
 FAIL_HEADER = "X-Fail-On-Purpose"
-
-
 BOOTSTRAP = """
 import importlib.abc, importlib.util, json, runpy, sys
 sys.path[:0] = json.loads(sys.argv[1])
@@ -527,3 +322,28 @@ def serve(answers: dict, build: Path, cases: list[Case], workdir: Path) -> Lambd
             map(str, bytecode_in([task, *layers]) - bytecode_before)
         ),
     )
+
+
+# Reading what the function wrote
+
+
+# --------------------------------------------------------------------------
+# Reading the output
+
+
+def json_object(line: str) -> dict | None:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def emf(lines: list[str]) -> list[dict]:
+    """Embedded metric format records: the JSON objects with an _aws key."""
+    return [r for r in map(json_object, lines) if r is not None and "_aws" in r]
+
+
+def logger_records(lines: list[str]) -> list[dict]:
+    """Every other JSON object: what Powertools Logger writes."""
+    return [r for r in map(json_object, lines) if r is not None and "_aws" not in r]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# --- the generated projects' own environments and interpreters ---
-
 
 def requirement_lines(path: Path) -> list[str]:
     """Non-comment lines of a requirements file, with -r files expanded."""
@@ -24,8 +22,6 @@ def requirement_lines(path: Path) -> list[str]:
 
 
 LOCK = "requirements-sam.txt"
-
-
 # --- the SAM CLI's lock (requirements-sam.txt) ---
 
 LOCK_REQUIREMENT = re.compile(

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-# --- processes ---
-
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     kwargs.setdefault("capture_output", True)
@@ -48,9 +46,6 @@ def user_shell(python: str) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(Path(python).parent), env["PATH"]])
     env["SAM_CLI_TELEMETRY"] = "0"
     return env
-
-
-# --- pins Dependabot cannot update ---
 
 
 def bash(script: str, cwd: Path, env: dict[str, str]):

@@ -21,8 +21,6 @@ from pytest_cookies.plugin import Result
 from matrix import COOKIECUTTER_JSON, ROOT
 from support.shared import Make, digest, once, once_each
 
-# --- renders ---
-
 
 @dataclass(frozen=True)
 class Rendering:

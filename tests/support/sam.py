@@ -15,10 +15,6 @@ from support.processes import clean_environment, run, tool
 from support.renders import baked_project
 from support.shared import once
 
-# --- the built function: one `sam build` per combination per run, the layer
-# stand-in, the function's environment from template.yaml, and events made by
-# `sam local generate-event` ---
-
 
 def sam_environment() -> dict[str, str]:
     return {**clean_environment(), "SAM_CLI_TELEMETRY": "0"}

@@ -16,8 +16,6 @@ from filelock import FileLock, Timeout
 from matrix import ROOT
 
 CACHE = ROOT / ".cache"
-
-
 # --- work shared between the processes of a run (pytest-xdist workers) and, for
 # directories under .cache/, between runs: each unit is done once, by whichever
 # process gets to it first; the others wait for it or do other units meanwhile.

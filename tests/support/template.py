@@ -47,6 +47,4 @@ def load_hook(name: str) -> ModuleType:
 
 
 pre_gen = load_hook("pre_gen_project")
-
-
 post_gen = load_hook("post_gen_project")

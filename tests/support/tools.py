@@ -20,12 +20,8 @@ TOOL_PINS = dict(
     for line in (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
     if line.strip() and not line.startswith("#")
 )
-
-
 # How to install them alone; every nox session that runs tests installs them.
 INSTALL_TOOLS = ".venv/bin/nox -s tools"
-
-
 # The reason a test skips for a missing tool (conftest.py counts them at the end).
 MISSING_TOOL = re.compile(r"(?P<tool>[\w-]+) not installed in \S+: ")
 
