@@ -84,7 +84,7 @@ def sync(session: nox.Session) -> None:
 def install_tools(session: nox.Session) -> None:
     """Checkers whose pins clash with aws-sam-cli's (click==8.1.8) get a venv each,
     .cache/tools/<name>/, from the exact pins in .ci/tools.txt; rebuilt only when
-    the pin changes. tests/helpers.py isolated_tool() runs them from there (a
+    the pin changes. tests/support/tools.py isolated_tool() runs them from there (a
     test skips, and the run's summary counts it, where one is missing)."""
     lines = (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
     for requirement in (line.strip() for line in lines):
@@ -107,7 +107,7 @@ def run(session: nox.Session, tool: str, *args: str, **kwargs) -> None:
 
 def pytest(session: nox.Session, *args: str) -> None:
     # One pytest-xdist worker per core, work-stealing: thousands of small tests
-    # go out in large batches. What workers share is made once (tests/helpers.py).
+    # go out in large batches. What workers share is made once (tests/support/shared.py).
     run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "worksteal",
         *args, *session.posargs)  # fmt: skip
 

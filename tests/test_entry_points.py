@@ -1,7 +1,7 @@
 """Every way docs/entry-points.md says a project can be generated, run for real:
 the cookiecutter CLI, `sam init --location` from a pip-installed SAM CLI, the
 refusal of the native (frozen) SAM CLI installers, and cookiecutter replay (cruft,
-and rendering a release with --checkout: tests/test_release.py).
+and rendering a release with --checkout: tests/test_release_rerender.py).
 
 Tools run as `python -m <module>` with the interpreter running the tests: the pinned
 versions installed beside it are the ones exercised, whichever interpreter the console

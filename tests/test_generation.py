@@ -467,8 +467,8 @@ def test_renders_with_cached_templates_equal_the_cookiecutter_cli(
     bake, tmp_path, answers
 ):
     """The suite's renders keep Jinja's compiled templates between renders
-    (helpers.cache_compiled_templates): what they give is byte for byte what
-    cookiecutter's own CLI, in a process of its own, gives."""
+    (support/renders.py cache_compiled_templates()): what they give is byte for
+    byte what cookiecutter's own CLI, in a process of its own, gives."""
     words = [f"{key}={value}" for key, value in answers.items()]
     done = run(
         [tool("cookiecutter"), str(ROOT), "--no-input", "-o", str(tmp_path), *words]
@@ -479,9 +479,10 @@ def test_renders_with_cached_templates_equal_the_cookiecutter_cli(
 
 
 def test_fast_yaml_reads_as_sam_cli(bake):
-    """The suite reads the rendered YAML with libyaml (helpers.load_cfn, load_yaml):
-    each distinct template, role template and workflow of the quick subset reads as
-    SAM CLI's yaml_parse (templates) and yaml.safe_load (the rest) read it."""
+    """The suite reads the rendered YAML with libyaml (support/documents.py
+    load_cfn(), load_yaml()): each distinct template, role template and workflow of
+    the quick subset reads as SAM CLI's yaml_parse (templates) and yaml.safe_load
+    (the rest) read it."""
     checked = 0
     for relative, fast, reference in (
         ("template.yaml", load_cfn, yaml_parse),

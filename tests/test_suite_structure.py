@@ -168,6 +168,16 @@ def test_no_module_over_500_lines_without_the_reason_at_its_top(tmp_path):
     assert long_modules([long, reasoned]) == ["test_long.py"]
 
 
+def test_contributing_has_a_line_per_test_module():
+    """CONTRIBUTING.md's "What the suite checks" gives each test module a line of
+    its own, and names no module that is gone."""
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    (section,) = re.findall(r"^## What the suite checks\n(.*?)^## ", text, re.S | re.M)
+    lines = re.findall(r"^- `(test_\w+\.py)`:", section, re.MULTILINE)
+    assert sorted(lines) == sorted(p.name for p in TEST_MODULES)
+    assert len(lines) == len(set(lines))
+
+
 def test_renders_keep_cookiecutter_state_out_of_home(cookies, cookiecutter_config):
     """Every render reads the session's user config (pytest-cookies'): the replay
     file and any clone go under it, never to ~/.cookiecutter_replay or

@@ -1,6 +1,8 @@
-"""The rendered template.yaml starts secure: checkov (in its own environment, see
-noxfile.py) finds no failed check, every check the template skips says why, and the
-function's role grants no wildcard action.
+"""The rendered templates start secure: checkov (in its own environment, see
+noxfile.py) finds no failed check in template.yaml or deploy-role.yaml, every check
+they skip says why, cfn-lint passes the role template (template.yaml's is
+test_generation.py's), the function's role grants no wildcard action, the API takes
+TLS 1.2 or later and the function's log group outlives the stack.
 
 checkov runs once per distinct template this run's security tests render. Missing
 checkov skips the checkov test locally and fails it in CI (CI=true).
