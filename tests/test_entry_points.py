@@ -54,12 +54,23 @@ def only_child(directory: Path) -> Path:
     return children[0]
 
 
-def sam_init(output: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+# How SAM CLI starts: pip-installed (`python -m samcli`, as the `sam` script does),
+# or as its PyInstaller bundle runs it (sys._MEIPASS set, which is what SAM CLI checks).
+PIP_INSTALLED = ["-m", "samcli"]
+FROZEN = [
+    "-c",
+    "import sys; sys.frozen = True; sys._MEIPASS = sys.prefix; "
+    "from samcli.cli.main import cli; cli(prog_name='sam')",
+]
+
+
+def sam_init(
+    output: Path, env: dict, *args: str, sam: list[str] = PIP_INSTALLED
+) -> subprocess.CompletedProcess:
     return run(
         [
             sys.executable,
-            "-m",
-            "samcli",
+            *sam,
             "init",
             "--location",
             str(ROOT),
@@ -155,26 +166,9 @@ def test_native_sam_cli_installer_refuses_loudly(tmp_path, env):
     """Runs SAM CLI's own init as its PyInstaller bundle does (sys._MEIPASS set, which
     is what SAM CLI checks): since 1.170 it refuses the .py hook with a remedy instead
     of generating an unvalidated, unpruned project, and leaves nothing behind."""
-    frozen_sam = (
-        "import sys; sys.frozen = True; sys._MEIPASS = sys.prefix; "
-        "from samcli.cli.main import cli; cli(prog_name='sam')"
-    )
     output = tmp_path / "sam"
 
-    result = run(
-        [
-            sys.executable,
-            "-c",
-            frozen_sam,
-            "init",
-            "--location",
-            str(ROOT),
-            "--no-input",
-            "--output-dir",
-            str(output),
-        ],
-        env=env,
-    )
+    result = sam_init(output, env, sam=FROZEN)
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert REFUSAL in result.stderr

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
 
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
 from support.documents import load_cfn
+from support.markdown import MARKDOWN, opening
 from support.renders import baked_project
 from support.template import post_gen
 
@@ -53,7 +53,6 @@ SETTING_PHRASES = {
 }
 SETTING = re.compile(r"\bPOWERTOOLS_[A-Z_]+\b")
 # CommonMark with GitHub's tables and strikethrough.
-MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 # Files whose comments start with "#" (Python is read with its own tokenizer).
 HASH_COMMENTED = (".yaml", ".yml", ".toml", ".txt", ".gitignore", "Makefile")
 
@@ -436,21 +435,10 @@ def test_answers_are_escaped_for_markdown(bake, answers):
         "description": MARKUP_DESCRIPTION,
     }
     readme = (baked_project(bake, answers) / "README.md").read_text(encoding="utf-8")
-    tokens = MARKDOWN.parse(readme)
-
-    # The README opens with the title, then the description.
-    assert [t.type for t in tokens[:6]] == [
-        "heading_open",
-        "inline",
-        "heading_close",
-        "paragraph_open",
-        "inline",
-        "paragraph_close",
-    ]
-    for inline, answer in ((tokens[1], MARKUP_NAME), (tokens[4], MARKUP_DESCRIPTION)):
+    title, description = opening(MARKDOWN.parse(readme))
+    for inline, answer in ((title, MARKUP_NAME), (description, MARKUP_DESCRIPTION)):
         assert {child.type for child in inline.children} == {"text"}, inline.children
         assert "".join(child.content for child in inline.children) == answer
-    assert tokens[0].tag == "h1"
     # GitHub renders $...$ as math, which CommonMark does not know: escaped too.
     title, _, description = readme.splitlines()[:3]
     assert re.findall(r"(?<!\\)\$", title + description) == []

@@ -19,7 +19,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from markdown_it import MarkdownIt
 from samcli.commands.local.cli_common.user_exceptions import InvalidLayerVersionArn
 from samcli.commands.local.invoke.cli import cli as sam_local_invoke
 from samcli.commands.local.start_api.cli import cli as sam_local_start_api
@@ -37,6 +36,7 @@ from matrix import (
 )
 from support.documents import FUNCTION, REGION, load_cfn
 from support.github import LAYER as GITHUB_LAYER
+from support.markdown import MARKDOWN
 from support.processes import run, tool
 from support.renders import baked_project, session_answers, working_copy
 from support.shared import digest, file_digest
@@ -175,7 +175,7 @@ def readme_shell_commands(readme: str) -> list[list[str]]:
     """Every command of a Markdown page's bash blocks, continuation lines joined,
     as the shell splits it ($LAYER_ARN left as a word)."""
     commands = []
-    for token in MarkdownIt("commonmark").parse(readme):
+    for token in MARKDOWN.parse(readme):
         if token.type == "fence" and token.info == "bash":
             for line in token.content.replace("\\\n", " ").splitlines():
                 words = shlex.split(line, comments=True)

@@ -1,9 +1,32 @@
-"""Reading the generated Markdown: a page's shell blocks."""
+"""Reading the generated Markdown as GitHub shows it (CommonMark with tables and
+strikethrough): how a README opens, and a page's shell blocks."""
 
 from __future__ import annotations
 
 import re
 import textwrap
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# A generated README opens with its title, then one paragraph: the description.
+OPENING = [
+    "heading_open",
+    "inline",
+    "heading_close",
+    "paragraph_open",
+    "inline",
+    "paragraph_close",
+]
+
+
+def opening(tokens: list[Token]) -> tuple[Token, Token]:
+    """The title's and the description's inline tokens of a README parsed by
+    MARKDOWN, which must open with them (the title a level-1 heading)."""
+    assert [t.type for t in tokens[: len(OPENING)]] == OPENING
+    assert tokens[0].tag == "h1"
+    return tokens[1], tokens[4]
 
 
 def page_block(page: str, command: str) -> str:
