@@ -231,7 +231,7 @@ def validate(answers: dict) -> None:
 def replay_hint(answers: dict) -> str:
     """How to run again without typing every answer: cookiecutter saved them all
     in its replay directory, under the template folder's name, before this hook
-    (cookiecutter 2.7's main.py: dump() before generate_files())."""
+    (cookiecutter 2.7, cookiecutter/main.py: dump() before generate_files())."""
     folder = answers.get("_repo_dir") or ""
     name = (
         os.path.basename(os.path.normpath(folder))

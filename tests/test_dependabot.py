@@ -22,9 +22,9 @@ def test_dependabot_updates_every_pin_file_and_action_weekly_grouped(bake, answe
         ((_, group),) = update["groups"].items()
         assert group["patterns"] == ["*"]
     # With directory "/", Dependabot's pip reads the requirement files at the root
-    # and one directory down (dependabot-core, python/lib/dependabot/python/
-    # file_fetcher.rb: the root's and each directory's *.txt whose name says
-    # "requirements").
+    # and one directory down: the root's and each directory's *.txt whose name says
+    # "requirements" (dependabot-core,
+    # python/lib/dependabot/python/file_fetcher.rb).
     requirement_files = [
         p.relative_to(project) for p in project.rglob("*requirements*.txt")
     ]

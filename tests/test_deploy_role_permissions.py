@@ -267,7 +267,8 @@ def test_role_reads_exactly_this_layer(bake, answers):
     parameters = substitute(by_sid["PowertoolsLayerParameter"]["Resource"], region)
     assert fnmatchcase(f"arn:aws:ssm:eu-west-1::parameter{parameter}", parameters)
     layers = substitute(by_sid["PowertoolsLayer"]["Resource"], region)
-    # The layer's name (FACTS: python3.13 in the parameter, python313 in the layer).
+    # The layer's name: python3.13 in the parameter, python313 in the layer
+    # (aws-powertools/powertools-lambda-python .github/workflows/update_ssm.yml).
     runtime = answers["runtime"].replace(".", "")
     layer = f"AWSLambdaPowertoolsPythonV3-{runtime}-{answers['architecture']}"
     assert fnmatchcase(

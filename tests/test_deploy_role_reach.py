@@ -18,8 +18,8 @@ from support.deploy_role import (
     role_policy_statements,
     stack_name,
 )
-from support.documents import load_cfn
-from support.github import GITHUB, deploy_job, step_running
+from support.documents import load_cfn, transformed
+from support.github import GITHUB, deploy_job, github_combinations, step_running
 from support.iam import allows, policy_actions
 from support.renders import baked_project, session_answers
 from support.shared import file_digest
@@ -400,3 +400,24 @@ def test_function_boundary_allows_what_the_function_needs_only(bake, answers):
     sibling = f"arn:aws:logs:{REGION}:{ACCOUNT}:" + log_stream.format(f"{stack}-prod")
     assert allows(statements, "logs:PutLogEvents", own, {}, parameters)
     assert not allows(statements, "logs:PutLogEvents", sibling, {}, parameters)
+
+
+def test_role_tags_only_what_sam_and_cloudformation_give(bake, monkeypatch):
+    """The tag keys the role lets a deploy put on the function and its role
+    (SAM_TAG_KEYS, beside CloudFormation's own aws:cloudformation:* tags) are the
+    ones SAM gives them: template.yaml after the transform, each distinct one of
+    the quick subset."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    renderings = bake.distinct("template.yaml", github_combinations("quick"))
+    tagged = set()
+    for rendering in renderings:
+        resources = transformed(rendering.path)["Resources"]
+        for name, resource in resources.items():
+            if resource["Type"] in ("AWS::IAM::Role", "AWS::Lambda::Function"):
+                tags = resource["Properties"].get("Tags", [])
+                tagged.add((name, tuple(sorted(tag["Key"] for tag in tags))))
+    assert len(renderings) > 1
+    assert tagged == {
+        ("HelloWorldFunction", tuple(SAM_TAG_KEYS)),
+        ("HelloWorldFunctionRole", tuple(SAM_TAG_KEYS)),
+    }

@@ -80,7 +80,9 @@ def ssm_path(answers: dict) -> str:
 
 
 def layer_arn(answers: dict) -> str:
-    """An ARN of the shape Powertools' SSM parameter holds (FACTS.md §5)."""
+    """An ARN of the shape Powertools' SSM parameter holds, as the workflow that
+    writes them names the layer:
+    aws-powertools/powertools-lambda-python .github/workflows/update_ssm.yml."""
     runtime = answers["runtime"].replace(".", "")
     return (
         f"arn:aws:lambda:{REGION}:017000801446:layer:"
@@ -101,7 +103,7 @@ def local_layers(project, overrides: dict | None) -> list[LayerVersion]:
 @pytest.mark.parametrize("answers", LAYER)
 def test_layer_is_the_pinned_ssm_parameter(bake, answers):
     template = load_cfn(baked_project(bake, answers) / "template.yaml")
-    # Beside FunctionPermissionsBoundary (tests/test_delivery.py).
+    # Beside FunctionPermissionsBoundary (test_deploy_role_reach.py).
     assert set(template["Parameters"]) == {PARAMETER, "FunctionPermissionsBoundary"}
     assert template["Parameters"][PARAMETER] == {
         "Type": "AWS::SSM::Parameter::Value<String>",

@@ -50,8 +50,8 @@ def test_sam_cli_lock_pins_every_package_with_hashes(bake, answers):
         f"{lowest[6:]} requirements-sam.in -o requirements-sam.txt"
     )
     # Dependabot compiles it again with the options the file shows (--universal,
-    # hashes): dependabot-core python/lib/dependabot/python/file_updater/
-    # pip_compile_file_updater.rb, uv_pip_compile_options_from_compiled_file.
+    # hashes): uv_pip_compile_options_from_compiled_file in dependabot-core,
+    # python/lib/dependabot/python/file_updater/pip_compile_file_updater.rb.
     page = (project / PAGE).read_text(encoding="utf-8")
     assert command in page
 
