@@ -37,8 +37,8 @@ NO_BYTECODE = ("__pycache__", "*.py[co]")
 
 @functools.cache
 def public_layer(runtime: str) -> Path:
-    """/opt/python as the public Powertools layer ships it: the layer stand-in of
-    test_sam_cli.py (Powertools with [tracer]) without what the layer leaves out."""
+    """/opt/python as the public Powertools layer ships it: layer_stand_in()
+    (Powertools with [tracer]) without what the layer leaves out."""
     source = layer_stand_in(runtime)
     top = shutil.ignore_patterns(*LAYER_REMOVES, *NO_BYTECODE)
     below = shutil.ignore_patterns(*NO_BYTECODE)
