@@ -92,7 +92,7 @@ def committed_files(root: Path) -> list[str]:
     return sorted(n for n in listed.stdout.splitlines() if (root / n).is_file())
 
 
-def python_prose(text: str) -> Iterator[tuple[int, str]]:
+def comments_and_docstrings(text: str) -> Iterator[tuple[int, str]]:
     """Comments and docstrings (a template's Python is read without its Jinja)."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
@@ -115,14 +115,14 @@ def python_prose(text: str) -> Iterator[tuple[int, str]]:
                     yield first + offset, line
 
 
-def prose_of(path: Path) -> Iterator[tuple[int, str]]:
+def prose_lines(path: Path) -> Iterator[tuple[int, str]]:
     """The prose of a file, line by line, without Jinja's statements (code)."""
     text = path.read_text(encoding="utf-8", errors="replace")
     text = re.sub(r"\{%.*?%\}", "", text)
     if path.suffix == ".md":
         yield from enumerate(text.splitlines(), 1)
     elif path.suffix == ".py":
-        yield from python_prose(text)
+        yield from comments_and_docstrings(text)
     elif path.suffix != ".json":
         for number, line in enumerate(text.splitlines(), 1):
             found = re.search(r"(?:^|\s)#(?!\{)\s?(.*)$|\{#(.*?)#\}", line)
@@ -144,7 +144,7 @@ def with_next(lines: list[tuple[int, str]]) -> Iterator[tuple[int, str, int]]:
 def everything(root: Path) -> list[Prose]:
     found = []
     for name in committed_files(root):
-        lines = list(prose_of(root / name))
+        lines = list(prose_lines(root / name))
         found += [Prose(name, *line) for line in with_next(lines)]
     return found
 
@@ -262,15 +262,15 @@ def stale(tree: Tree, prose: list[Prose]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def repository() -> Tree:
+def scanned() -> Tree:
     return Tree(ROOT)
 
 
-def test_every_pointer_names_what_exists(repository):
-    assert stale(repository, everything(ROOT)) == []
+def test_every_pointer_names_what_exists(scanned):
+    assert stale(scanned, everything(ROOT)) == []
 
 
-def test_named_not_pointed_are_still_named(repository):
+def test_named_not_pointed_are_still_named():
     """Each exception is still needed: some file names it."""
     text = "\n".join(p.text for p in everything(ROOT))
     assert [n for n in NAMED_NOT_POINTED if n not in text] == []
