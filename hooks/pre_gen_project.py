@@ -11,6 +11,7 @@ Standard library only; importable by tests (``main`` runs only as a script).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -247,7 +248,8 @@ def replay_hint(answers: dict) -> str:
 
 def main() -> int:
     # A console that cannot show a character gets an escape, never a crash.
-    sys.stderr.reconfigure(errors="backslashreplace")
+    if isinstance(sys.stderr, io.TextIOWrapper):
+        sys.stderr.reconfigure(errors="backslashreplace")
     answers = json.loads(ANSWERS_JSON)
     try:
         validate(answers)

@@ -25,8 +25,8 @@ class RecordingEndpoint(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep pytest's output clean
 
     def answer(self, status: int, body: str = "", headers: dict | None = None):
         self.send_response(status)

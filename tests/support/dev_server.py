@@ -66,6 +66,7 @@ def request(
 ) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request (any method) and its answer: status, headers, body."""
     parts = urlsplit(url)
+    assert parts.hostname, url
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
     try:
         connection.request(method, path, headers=headers or {})
@@ -119,7 +120,8 @@ class DevServer:
         self.url = self.wait_for_address()
 
     def output(self) -> tuple[str, str]:
-        return tuple(f.read_text(encoding="utf-8") for f in self.files)
+        stdout, stderr = (f.read_text(encoding="utf-8") for f in self.files)
+        return stdout, stderr
 
     def wait_for_address(self, seconds: float = 60) -> str:
         deadline = time.monotonic() + seconds

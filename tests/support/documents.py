@@ -62,6 +62,7 @@ def transformed(template: Path) -> dict:
 @functools.cache
 def _transform(text: str, region: str | None) -> dict:
     # region: a key only (the transform reads AWS_DEFAULT_REGION itself).
+    from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform
 
     document = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506
@@ -69,8 +70,11 @@ def _transform(text: str, region: str | None) -> dict:
     function = document["Resources"]["HelloWorldFunction"]["Properties"]
     function["CodeUri"] = "s3://bucket/code.zip"
 
-    class NoManagedPolicyLookups:
-        def load(self):
+    class NoManagedPolicyLookups(ManagedPolicyLoader):
+        def __init__(self) -> None:  # no IAM client: it is never asked
+            pass
+
+        def load(self) -> dict[str, str]:
             raise AssertionError("the template names no managed policy to look up")
 
     return transform(document, {}, NoManagedPolicyLookups())

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +78,12 @@ def cache_compiled_templates() -> None:
                 )
             return self.compiled[key]
 
-    cookiecutter.utils.StrictEnvironment = CachingEnvironment
+    # A subclass in the class's place, for every later render of this process.
+    cookiecutter.utils.StrictEnvironment = CachingEnvironment  # ty: ignore[invalid-assignment]
 
 
 @contextmanager
-def hook_scripts_in(directory: Path) -> Iterator[None]:
+def hook_scripts_in(directory: Path) -> Generator[None]:
     """Cookiecutter writes each hook, rendered, to a temporary file it never
     deletes (hooks.run_script_with_context: delete=False). Here they go to a
     directory of this process, emptied after each render. In the system's

@@ -111,7 +111,11 @@ class RuntimeApi(ThreadingHTTPServer):
 
 class RuntimeApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: RuntimeApi
+
+    @property
+    def api(self) -> RuntimeApi:
+        assert isinstance(self.server, RuntimeApi)
+        return self.server
 
     def log_message(self, format, *args):  # quiet: the test reports what matters
         pass
@@ -125,7 +129,7 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        api = self.server
+        api = self.api
         if self.path == f"{RUNTIME_API}/restore/next":
             api.record("restore")
             self.reply(200)
@@ -153,7 +157,7 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
             self.reply(404)
 
     def do_POST(self):
-        api = self.server
+        api = self.api
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         invocation = re.fullmatch(
             rf"{RUNTIME_API}/invocation/([^/]+)/(response|error)", self.path

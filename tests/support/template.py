@@ -41,6 +41,7 @@ def copy_template(destination: Path) -> Path:
 
 def load_hook(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, ROOT / "hooks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None, name
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
