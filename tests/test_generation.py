@@ -318,6 +318,7 @@ def test_requirements_are_exactly_pinned(bake, answers):
         "pytest",
         "pyyaml",
         "ruff",
+        "ty",
     ]
     assert all(re.fullmatch(r"[\w\[\].-]+==[\w.]+", line) for line in dev)
 
@@ -373,6 +374,7 @@ def test_a_dependency_added_to_the_function_reaches_the_tests(bake, tmp_path, so
         "pytest",
         "PyYAML",
         "ruff",
+        "ty",
     }
 
 
