@@ -23,7 +23,6 @@ from support.documents import load_workflow
 from support.github import (
     GITHUB,
     NO_CI,
-    SCOPES,
     WORKFLOW,
     GitHubExpression,
     github_combinations,
@@ -33,7 +32,7 @@ from support.github import (
 from support.markdown import page_block
 from support.pins import LOCK, lock_pins
 from support.processes import bash
-from support.renders import baked_project
+from support.renders import SCOPES, baked_project
 from support.sam import BUILT
 from support.shared import file_digest
 

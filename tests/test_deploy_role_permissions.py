@@ -29,9 +29,9 @@ from support.deploy_role import (
     stack_name,
 )
 from support.documents import load_cfn, transformed
-from support.github import GITHUB, LAYER, SCOPES, github_combinations
+from support.github import GITHUB, LAYER, github_combinations
 from support.iam import policy_actions, substitute
-from support.renders import baked_project
+from support.renders import SCOPES, baked_project
 from support.shared import file_digest
 
 # Permissions CloudFormation's resource handlers declare (cfn-lint's copy of the

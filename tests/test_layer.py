@@ -12,8 +12,10 @@ service model). Docker is not needed for any of it, nor available here.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import boto3
@@ -35,11 +37,14 @@ from matrix import (
     quick_matrix,
 )
 from support.documents import FUNCTION, REGION, load_cfn
-from support.github import LAYER as GITHUB_LAYER
 from support.markdown import MARKDOWN
-from support.processes import run, tool
-from support.renders import baked_project, session_answers, working_copy
-from support.shared import digest, file_digest
+from support.renders import (
+    SCOPES,
+    baked_project,
+    check_each,
+    scope_matrix,
+)
+from support.shared import digest
 
 PARAMETER = "PowertoolsLayerArn"
 
@@ -227,46 +232,46 @@ def test_pip_build_has_nothing_of_the_layer(bake, answers):
     assert local_layers(project, None) == []
 
 
-def layer_guard_key(project: Path) -> str:
-    """What the generated layer-version test reads: itself, requirements-dev.txt and
-    template.yaml's lines that name the layer's parameter."""
-    template = (project / "template.yaml").read_text(encoding="utf-8")
-    layer_lines = [x for x in template.splitlines() if "/aws/service/powertools/" in x]
-    read = [
-        project / "requirements-dev.txt",
-        project / "tests/unit/test_layer_version.py",
-    ]
-    return digest("\n".join([*layer_lines, *map(file_digest, read)]))
+# What the generated layer-version test reads.
+LAYER_GUARD = "tests/unit/test_layer_version.py"
+LAYER_GUARD_READS = ["template.yaml", "requirements-dev.txt", LAYER_GUARD]
 
 
-@pytest.fixture(scope="session")
-def layer_guard(request, bake, tmp_path_factory) -> dict[str, tuple]:
-    """The generated layer-version test run as rendered, then with another Powertools
-    pinned in requirements-dev.txt (what a Dependabot update does): its results once
-    for each distinct content it reads."""
-    outcomes = {}
-    for answers in session_answers(request, "layer_guard"):
-        key = layer_guard_key(baked_project(bake, answers))
-        if key in outcomes:
-            continue
-        copy = working_copy(bake, answers, tmp_path_factory.mktemp("layer-guard"))
-        command = [tool("python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        command.append("tests/unit/test_layer_version.py")
-        as_rendered = run(command, cwd=copy)
+def layer_guard(root: Path) -> str | None:
+    """The generated layer-version test (a plain function) run on the project at
+    `root`: None if it passes, else its failure's message."""
+    path = root / LAYER_GUARD
+    spec = importlib.util.spec_from_file_location(f"guard_{digest(str(path))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.test_the_layer_is_the_pinned_powertools_version()
+    except AssertionError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_layer_version_guard_fails_when_the_copies_disagree(bake, tmp_path, scope):
+    """The generated test passes as rendered and fails once requirements-dev.txt pins
+    another Powertools than the layer in template.yaml (what a Dependabot update
+    does): for every layer combination of the scope, once per distinct content of
+    what the test reads."""
+    combinations = [a for a in scope_matrix(scope) if a["powertools_source"] == "layer"]
+
+    def check(project: Path, answers: dict) -> None:
+        copy = tmp_path / combination_id(answers)
+        for name in LAYER_GUARD_READS:
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(project / name, copy / name)
+        assert layer_guard(copy) is None
         requirements = copy / "requirements-dev.txt"
         bumped = requirements.read_text(encoding="utf-8").replace(
             f"=={POWERTOOLS_VERSION}", "==99.0.0"
         )
         requirements.write_text(bumped, encoding="utf-8")
-        outcomes[key] = as_rendered, run(command, cwd=copy)
-    return outcomes
+        failure = layer_guard(copy)
+        assert failure is not None and "requirements-dev.txt pins 99.0.0" in failure
 
-
-@pytest.mark.parametrize("answers", GITHUB_LAYER)
-def test_layer_version_guard_fails_when_the_copies_disagree(bake, layer_guard, answers):
-    """The generated test passes as rendered and fails once requirements-dev.txt pins
-    another Powertools than the layer in template.yaml."""
-    as_rendered, bumped = layer_guard[layer_guard_key(baked_project(bake, answers))]
-    assert as_rendered.returncode == 0, as_rendered.stdout
-    assert bumped.returncode == 1, bumped.stdout
-    assert "requirements-dev.txt pins 99.0.0" in bumped.stdout
+    check_each(bake.alike(combinations, LAYER_GUARD_READS), check)

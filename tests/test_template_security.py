@@ -11,7 +11,6 @@ checkov skips the checkov test locally and fails it in CI (CI=true).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -28,18 +27,24 @@ COMBINATIONS = matrix_params()
 
 @pytest.fixture(scope="session")
 def checkov_results(request, bake, checkov_scan):
-    """results(answers): checkov's checks of that rendering's template.yaml. checkov
-    runs once per distinct template of this run's security tests, in batches the
-    workers share out."""
+    """results(path): checkov's checks of that rendered template. checkov runs once
+    per distinct template.yaml and deploy-role.yaml of this run's checkov tests, all
+    in one batch the workers share out: a worker starts checkov (seconds each
+    time) once for both kinds of template."""
     rendered = bake.render_all(session_answers(request, "checkov_results"))
     assert all(r.project_path for r in rendered), "a combination failed to render"
-    checkov_scan.prefetch(r.project_path / "template.yaml" for r in rendered)
-    return lambda answers: checkov_scan(baked_project(bake, answers) / "template.yaml")
+    templates = [r.project_path / name for r in rendered for name in TEMPLATES]
+    checkov_scan.prefetch(path for path in templates if path.is_file())
+    return checkov_scan
+
+
+TEMPLATES = ("template.yaml", ROLE)
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
-def test_checkov_finds_nothing_unjustified(checkov_results, answers):
-    assert_nothing_unjustified(checkov_results(answers))
+def test_checkov_finds_nothing_unjustified(bake, checkov_results, answers):
+    project = baked_project(bake, answers)
+    assert_nothing_unjustified(checkov_results(project / "template.yaml"))
 
 
 # AWS managed policies the SAM-generated role may carry. Their actions are explicit
@@ -95,24 +100,12 @@ def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
 
 
 @pytest.fixture(scope="session")
-def role_templates(request, bake) -> list[Path]:
-    combinations = session_answers(request, "role_templates")
-    return [rendering.path for rendering in bake.distinct(ROLE, combinations)]
-
-
-@pytest.fixture(scope="session")
-def role_cfn_lint(role_templates, cfn_lint):
+def role_cfn_lint(request, bake, cfn_lint):
     """cfn-lint as `sam validate --lint` runs it, once per distinct role template in
     batches the workers share out (the run's results, as for template.yaml)."""
-    cfn_lint.prefetch(role_templates)
+    combinations = session_answers(request, "role_cfn_lint")
+    cfn_lint.prefetch(rendering.path for rendering in bake.distinct(ROLE, combinations))
     return cfn_lint
-
-
-@pytest.fixture(scope="session")
-def role_checkov(role_templates, checkov_scan):
-    """checkov as test_template_security runs it, likewise."""
-    checkov_scan.prefetch(role_templates)
-    return checkov_scan
 
 
 @pytest.mark.parametrize("answers", GITHUB)
@@ -121,5 +114,5 @@ def test_role_template_passes_cfn_lint(bake, role_cfn_lint, answers):
 
 
 @pytest.mark.parametrize("answers", GITHUB)
-def test_role_template_passes_checkov(bake, role_checkov, answers):
-    assert_nothing_unjustified(role_checkov(baked_project(bake, answers) / ROLE))
+def test_role_template_passes_checkov(bake, checkov_results, answers):
+    assert_nothing_unjustified(checkov_results(baked_project(bake, answers) / ROLE))

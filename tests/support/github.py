@@ -6,27 +6,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
-from matrix import (
-    full_matrix,
-    matrix_params,
-    quick_matrix,
-)
+from matrix import matrix_params
 from support.documents import load_workflow
+from support.renders import scope_matrix
 
 GITHUB = [p for p in matrix_params() if p.values[0]["ci"] == "github"]
 LAYER = [p for p in GITHUB if p.values[0]["powertools_source"] == "layer"]
 NO_CI = [p for p in matrix_params() if p.values[0]["ci"] == "none"]
 WORKFLOW = ".github/workflows/ci.yml"
-# The quick subset in the fast loop, every combination in the slow run: one test each,
-# a check per distinct content.
-SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
 
 
 def github_combinations(scope: str) -> list[dict]:
-    combinations = quick_matrix() if scope == "quick" else full_matrix()
-    return [answers for answers in combinations if answers["ci"] == "github"]
+    """The combinations of this scope (support/renders.py SCOPES) with ci=github."""
+    return [answers for answers in scope_matrix(scope) if answers["ci"] == "github"]
 
 
 def deploy_job(project: Path) -> dict:

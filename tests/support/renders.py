@@ -11,15 +11,25 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from pytest_cookies.plugin import Result
 
-from matrix import COOKIECUTTER_JSON, ROOT
+from matrix import COOKIECUTTER_JSON, ROOT, combination_id, full_matrix, quick_matrix
 from support.shared import Make, digest, once, once_each
+
+# A check over many combinations runs as one test per scope: the quick subset in the
+# fast loop, the full matrix in the slow run (matrix.py), once per group of
+# combinations alike for what it reads (Renders.alike).
+SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
+
+
+def scope_matrix(scope: str) -> list[dict]:
+    return quick_matrix() if scope == "quick" else full_matrix()
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,32 @@ class Renders:
         )
         return [self._result(target) for target in targets]
 
+    def alike(
+        self,
+        combinations: Iterable[dict],
+        files: Iterable[str],
+        answers: Iterable[str] = (),
+    ) -> list[Alike]:
+        """These combinations grouped by what a check reads: the content of these
+        generated files (or their absence) and the values of these answers, in the
+        order first met. A combination that fails to render fails here."""
+        combinations, files, keys = list(combinations), list(files), list(answers)
+        groups: dict[str, list[dict]] = {}
+        projects: dict[str, Path] = {}
+        for given, bake in zip(
+            combinations, self.render_all(combinations), strict=True
+        ):
+            assert bake.exception is None, (given, bake.exception)
+            project = Path(bake.project_path)
+            read = [
+                digest((project / f).read_bytes()) if (project / f).is_file() else None
+                for f in files
+            ]
+            key = json.dumps([read, [given[k] for k in keys]])
+            groups.setdefault(key, []).append(given)
+            projects.setdefault(key, project)
+        return [Alike(projects[k], tuple(groups[k])) for k in groups]
+
     def distinct(self, relative: str, combinations: Iterable[dict]) -> list[Rendering]:
         """The distinct contents of the generated file `relative` (a path inside the
         project) over these combinations, each with the combinations that give it,
@@ -180,6 +216,34 @@ class Renders:
             groups.setdefault(key, []).append(answers)
             paths.setdefault(key, path)
         return [Rendering(key, paths[key], tuple(groups[key])) for key in groups]
+
+
+@dataclass(frozen=True)
+class Alike:
+    """Combinations whose renderings are the same for what a check reads: the check
+    of the first one is the verdict for all of them."""
+
+    project: Path  # the first combination's rendering
+    combinations: tuple[dict, ...]
+
+    @property
+    def answers(self) -> dict:
+        return self.combinations[0]
+
+    def __str__(self) -> str:
+        more = len(self.combinations) - 1
+        return combination_id(self.answers) + (f" (and {more} alike)" if more else "")
+
+
+def check_each(groups: list[Alike], check: Callable[[Path, dict], None]) -> None:
+    """check(project, answers) once per group, on its first combination; a failure
+    names the group. Not vacuous: there is a group to check."""
+    assert groups, "no combination to check"
+    for group in groups:
+        try:
+            check(group.project, group.answers)
+        except AssertionError as error:
+            raise AssertionError(f"{group}: {error}") from error
 
 
 def baked_project(bake, answers: dict) -> Path:

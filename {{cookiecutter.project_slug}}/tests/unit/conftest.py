@@ -7,10 +7,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
+
+if TYPE_CHECKING:  # for the type checker only: nothing here imports Powertools
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The environment template.yaml gives the function; set before `app` is imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", {{ cookiecutter.service_name | tojson }})
@@ -76,7 +78,7 @@ def call(event: Any, context: FakeLambdaContext) -> tuple[int, Any]:
     import app
 
     # The fake has what Powertools reads of Lambda's context object.
-    response = app.lambda_handler(event, cast(LambdaContext, context))
+    response = app.lambda_handler(event, cast("LambdaContext", context))
     # REST API (payload v1) responses carry multiValueHeaders.
     headers = response["multiValueHeaders"]
     assert headers["Content-Type"] == ["application/json"]
