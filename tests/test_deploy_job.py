@@ -21,18 +21,23 @@ import pytest
 from support.deploy_role import PAGE, ROLE, load_role
 from support.documents import load_workflow
 from support.github import (
+    ARTIFACT_DOWNLOAD,
+    ARTIFACT_UPLOAD,
     GITHUB,
-    NO_CI,
+    OUTPUT,
+    STEP_OUTPUT,
     WORKFLOW,
     GitHubExpression,
+    action,
     github_combinations,
+    reaching,
     step_running,
     step_using,
 )
 from support.markdown import page_block
 from support.pins import LOCK, lock_pins
 from support.processes import bash
-from support.renders import SCOPES, baked_project
+from support.renders import SCOPES, baked_project, check_each, scope_matrix
 from support.sam import BUILT
 from support.shared import file_digest
 
@@ -42,13 +47,15 @@ DELIVERY_FILES = (".github", ROLE, PAGE, "requirements-sam.in")
 # --- the files exist with ci=github only ---
 
 
-@pytest.mark.parametrize("answers", NO_CI)
-def test_ci_none_has_no_delivery(bake, answers):
-    project = baked_project(bake, answers)
-    assert [p for p in DELIVERY_FILES if (project / p).exists()] == []
-    readme = (project / "README.md").read_text(encoding="utf-8")
-    for word in ("deploy-role", "Dependabot", "AWS_DEPLOY_ROLE_ARN", ".github"):
-        assert word not in readme, word
+@pytest.mark.parametrize("scope", SCOPES)
+def test_ci_none_has_no_delivery(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert [p for p in DELIVERY_FILES if (project / p).exists()] == []
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        for word in ("deploy-role", "Dependabot", "AWS_DEPLOY_ROLE_ARN", ".github"):
+            assert word not in readme, word
+
+    check_each(bake.each([a for a in scope_matrix(scope) if a["ci"] == "none"]), check)
 
 
 def run_contexts(event: str, ref: str, default_branch: str, role: str) -> dict:
@@ -86,70 +93,83 @@ RUNS = [
 ]
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_deploy_job_when_after_what_and_with_which_rights(bake, answers):
-    project = baked_project(bake, answers)
-    workflow = load_workflow(project / WORKFLOW)
-    jobs = workflow["jobs"]
-    job = jobs["deploy"]
+@pytest.mark.parametrize("scope", SCOPES)
+def test_deploy_job_when_after_what_and_with_which_rights(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        workflow = load_workflow(project / WORKFLOW)
+        jobs = workflow["jobs"]
+        job = jobs["deploy"]
 
-    # Every push of every branch runs: the default branch's name is not written here.
-    assert workflow["on"]["push"] is None or "branches" not in workflow["on"]["push"]
-    assert sorted(job["needs"]) == sorted(set(jobs) - {"deploy", "integration"})
-    # Pushes to the default branch, whatever it is called, once the role is set.
-    condition = GitHubExpression(job["if"])
-    for run_kind, contexts, deploys in RUNS:
-        assert condition(run_contexts(*contexts)) is deploys, run_kind
+        # Every push of every branch runs: the default branch's name is not written
+        # here.
+        assert (
+            workflow["on"]["push"] is None or "branches" not in workflow["on"]["push"]
+        )
+        assert sorted(job["needs"]) == sorted(set(jobs) - {"deploy", "integration"})
+        # Pushes to the default branch, whatever it is called, once the role is set.
+        condition = GitHubExpression(job["if"])
+        for run_kind, contexts, deploys in RUNS:
+            assert condition(run_contexts(*contexts)) is deploys, run_kind
 
-    assert workflow["permissions"] == {}
-    # actions: read lets the download find the build job's upload through GitHub's
-    # REST API, from a re-run too (test_rollback_redeploys_a_build_as_old_as_promised).
-    assert job["permissions"] == {
-        "actions": "read",
-        "contents": "read",
-        "id-token": "write",
-    }
-    for name, other in jobs.items():
-        if name != "deploy":
-            assert "id-token" not in other["permissions"], name
+        assert workflow["permissions"] == {}
+        # actions: read lets the download find the build job's upload through
+        # GitHub's REST API, from a re-run too
+        # (test_rollback_redeploys_a_build_as_old_as_promised).
+        assert job["permissions"] == {
+            "actions": "read",
+            "contents": "read",
+            "id-token": "write",
+        }
+        for name, other in jobs.items():
+            if name != "deploy":
+                assert "id-token" not in other["permissions"], name
 
-    # A workflow-level group would cancel a running deploy when a newer push arrives.
-    assert "concurrency" not in workflow
-    assert job["concurrency"]["cancel-in-progress"] is False
-    contexts = set(re.findall(r"\$\{\{\s*([\w.]+)\s*\}\}", job["concurrency"]["group"]))
-    assert contexts <= {"github.workflow"}, "one group for every run's deploy"
-    for name, other in jobs.items():
-        if name != "deploy" and "concurrency" in other:
-            assert other["concurrency"]["group"] != job["concurrency"]["group"], name
+        # A workflow-level group would cancel a running deploy when a newer push
+        # arrives.
+        assert "concurrency" not in workflow
+        assert job["concurrency"]["cancel-in-progress"] is False
+        contexts = set(
+            re.findall(r"\$\{\{\s*([\w.]+)\s*\}\}", job["concurrency"]["group"])
+        )
+        assert contexts <= {"github.workflow"}, "one group for every run's deploy"
+        for name, other in jobs.items():
+            if name != "deploy" and "concurrency" in other:
+                assert other["concurrency"]["group"] != job["concurrency"]["group"], (
+                    name
+                )
 
-    checkout, _ = step_using(job, "actions/checkout")
-    download, _ = step_using(job, "actions/download-artifact")
-    install, _ = step_running(job, "requirements-sam.txt")
-    credentials, configure = step_using(job, "aws-actions/configure-aws-credentials")
-    deploy, deploy_step = step_running(job, "sam deploy")
-    api, api_step = step_running(job, "describe_stacks")
-    # The download lands in the checkout, which would clean away an earlier one.
-    assert checkout < download < install < credentials < deploy < api
-    assert configure["with"] == {
-        "role-to-assume": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
-        "aws-region": "${{ vars.AWS_DEPLOY_REGION }}",
-    }
-    command = " ".join(deploy_step["run"].split())
-    for flag in ("--no-confirm-changeset", "--no-fail-on-empty-changeset"):
-        assert flag in command
-    assert "--stack-name" not in command, "the stack name is samconfig.toml's"
-    assert (
-        job["outputs"]["api_url"]
-        == f"${{{{ steps.{api_step['id']}.outputs.api_url }}}}"
-    )
+        checkout, _ = step_using(job, "actions/checkout")
+        download, _ = step_using(job, "actions/download-artifact")
+        install, _ = step_running(job, "requirements-sam.txt")
+        credentials, configure = step_using(
+            job, "aws-actions/configure-aws-credentials"
+        )
+        deploy, deploy_step = step_running(job, "sam deploy")
+        api, api_step = step_running(job, "describe_stacks")
+        # The download lands in the checkout, which would clean away an earlier one.
+        assert checkout < download < install < credentials < deploy < api
+        assert configure["with"] == {
+            "role-to-assume": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
+            "aws-region": "${{ vars.AWS_DEPLOY_REGION }}",
+        }
+        command = " ".join(deploy_step["run"].split())
+        for flag in ("--no-confirm-changeset", "--no-fail-on-empty-changeset"):
+            assert flag in command
+        assert "--stack-name" not in command, "the stack name is samconfig.toml's"
+        assert (
+            job["outputs"]["api_url"]
+            == f"${{{{ steps.{api_step['id']}.outputs.api_url }}}}"
+        )
 
-    # The tests of the deployed API run in a job of their own, without id-token: the
-    # test dependencies never run where the role's credentials can be minted.
-    integration = jobs["integration"]
-    assert integration["needs"] == ["deploy"]
-    assert integration["permissions"] == {"contents": "read"}
-    _, tests = step_running(integration, "pytest tests/integration")
-    assert tests["env"] == {"API_URL": "${{ needs.deploy.outputs.api_url }}"}
+        # The tests of the deployed API run in a job of their own, without id-token: the
+        # test dependencies never run where the role's credentials can be minted.
+        integration = jobs["integration"]
+        assert integration["needs"] == ["deploy"]
+        assert integration["permissions"] == {"contents": "read"}
+        _, tests = step_running(integration, "pytest tests/integration")
+        assert tests["env"] == {"API_URL": "${{ needs.deploy.outputs.api_url }}"}
+
+    check_each(bake.alike(github_combinations(scope), [WORKFLOW]), check)
 
 
 # --- the job graph: what reaches the job holding id-token ---
@@ -182,65 +202,6 @@ CHECKS = re.compile(
     r"\b(?:pytest|ruff|pre-commit|mypy|pylint|flake8|black|nox|tox|cfn-lint"
     r"|checkov|zizmor|check-jsonschema|dev\.py)\b|\bsam\s+validate\b"
 )
-# Actions that keep files between jobs: artifacts, and caches (which outlive a run:
-# a cache saved by any workflow of the repository may be restored here).
-ARTIFACT_UPLOAD, ARTIFACT_DOWNLOAD = (
-    "actions/upload-artifact",
-    "actions/download-artifact",
-)
-CACHING_ACTIONS = ("actions/cache",)
-OUTPUT = re.compile(r"^\$\{\{ needs\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
-STEP_OUTPUT = re.compile(r"^\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
-
-
-def action(step: dict) -> str:
-    return step.get("uses", "").split("@")[0]
-
-
-def uses_cache(step: dict) -> bool:
-    """A cache restored or saved: actions/cache, or a setup action's `cache` input."""
-    return action(step).startswith(CACHING_ACTIONS) or bool(
-        step.get("with", {}).get("cache")
-    )
-
-
-def feeders(jobs: dict, name: str) -> tuple[set[str], list[str]]:
-    """The jobs whose files reach job `name` directly, and what makes that unsafe
-    beyond them (a cache, a name any job can upload under, another run's files)."""
-    found, unsafe = set(), []
-    for step in jobs[name]["steps"]:
-        if uses_cache(step):
-            unsafe.append(f"{name}: a cache, which any job of any run may have saved")
-        if action(step) != ARTIFACT_DOWNLOAD:
-            continue
-        given = step.get("with", {})
-        if given.get("run-id", "${{ github.run_id }}") != "${{ github.run_id }}":
-            unsafe.append(f"{name}: an artifact of another run")
-        ids = OUTPUT.match(given.get("artifact-ids", ""))
-        if not ids:
-            unsafe.append(f"{name}: an artifact by name, which any job may upload")
-            found |= set(jobs)
-            continue
-        producer, output = ids.groups()
-        assert producer in jobs[name].get("needs", []), (name, producer)
-        step_id, step_output = STEP_OUTPUT.match(
-            jobs[producer]["outputs"][output]
-        ).groups()
-        (upload,) = [s for s in jobs[producer]["steps"] if s.get("id") == step_id]
-        assert (action(upload), step_output) == (ARTIFACT_UPLOAD, "artifact-id")
-        found.add(producer)
-    return found, unsafe
-
-
-def reaching(jobs: dict, name: str) -> tuple[set[str], list[str]]:
-    """Every job whose files reach job `name`, directly or through other jobs."""
-    seen, unsafe, todo = set(), [], [name]
-    while todo:
-        found, problems = feeders(jobs, todo.pop())
-        unsafe += problems
-        todo += sorted(found - seen - {name})
-        seen |= found - {name}
-    return seen, unsafe
 
 
 def job_graph_verdict(workflow: dict, project: Path) -> list[str]:
@@ -474,22 +435,28 @@ def test_rollback_redeploys_a_build_as_old_as_promised(bake, tmp_path, answers):
     assert rerun_problems(OLD_GRAPH, "deploy", days) != []
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_deploy_page_names_every_variable_the_workflow_reads(bake, answers):
-    project = baked_project(bake, answers)
-    workflow = (project / WORKFLOW).read_text(encoding="utf-8")
-    page = (project / PAGE).read_text(encoding="utf-8")
-    variables = set(re.findall(r"vars\.(\w+)", workflow))
-    assert variables == {
-        "AWS_DEPLOY_ROLE_ARN",
-        "AWS_DEPLOY_REGION",
-        "AWS_DEPLOY_BUCKET",
-        "AWS_DEPLOY_BOUNDARY",
-    }
-    assert set(re.findall(r"gh variable set (\w+)", page)) == variables
-    outputs = load_role(project)["Outputs"]
-    assert {o["Description"].split()[-1] for o in outputs.values()} <= variables
-    # The README keeps a pointer to the page, not its text.
-    readme = (project / "README.md").read_text(encoding="utf-8")
-    assert "](docs/deploy.md)" in readme
-    assert "gh variable set" not in readme
+@pytest.mark.parametrize("scope", SCOPES)
+def test_deploy_page_names_every_variable_the_workflow_reads(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        workflow = (project / WORKFLOW).read_text(encoding="utf-8")
+        page = (project / PAGE).read_text(encoding="utf-8")
+        variables = set(re.findall(r"vars\.(\w+)", workflow))
+        assert variables == {
+            "AWS_DEPLOY_ROLE_ARN",
+            "AWS_DEPLOY_REGION",
+            "AWS_DEPLOY_BUCKET",
+            "AWS_DEPLOY_BOUNDARY",
+        }
+        assert set(re.findall(r"gh variable set (\w+)", page)) == variables
+        outputs = load_role(project)["Outputs"]
+        assert {o["Description"].split()[-1] for o in outputs.values()} <= variables
+
+    def check_readme(project: Path, answers: dict) -> None:
+        # The README keeps a pointer to the page, not its text.
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        assert "](docs/deploy.md)" in readme
+        assert "gh variable set" not in readme
+
+    combinations = github_combinations(scope)
+    check_each(bake.alike(combinations, [WORKFLOW, PAGE, ROLE]), check)
+    check_each(bake.each(combinations), check_readme)

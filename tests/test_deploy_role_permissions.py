@@ -29,9 +29,9 @@ from support.deploy_role import (
     stack_name,
 )
 from support.documents import load_cfn, transformed
-from support.github import GITHUB, LAYER, github_combinations
+from support.github import github_combinations
 from support.iam import policy_actions, substitute
-from support.renders import SCOPES, baked_project
+from support.renders import SCOPES, baked_project, check_each
 from support.shared import file_digest
 
 # Permissions CloudFormation's resource handlers declare (cfn-lint's copy of the
@@ -174,30 +174,40 @@ def needed_and_granted(project: Path, answers: dict):
     return PERMISSIONS[key]
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_role_grants_what_sam_deploy_needs_and_no_more(bake, monkeypatch, answers):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    project = baked_project(bake, answers)
-    needed, granted, statements, resources = needed_and_granted(project, answers)
-    assert sorted(needed - granted) == [], "missing"
-    assert sorted(granted - needed) == [], "granted but not needed"
-    assert all(s["Effect"] == "Allow" for s in statements)
-    assert [a for a in granted if "*" in a] == []
-    # Resource "*" only for the actions IAM cannot scope to a resource.
-    for statement in statements:
-        if statement["Resource"] == "*":
-            actions = statement["Action"]
-            for action in [actions] if isinstance(actions, str) else actions:
-                assert action in ONLY_ON_ANY_RESOURCE, statement
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_grants_what_sam_deploy_needs_and_no_more(bake, monkeypatch, scope):
+    def check(project: Path, answers: dict) -> None:
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        needed, granted, statements, resources = needed_and_granted(project, answers)
+        assert sorted(needed - granted) == [], "missing"
+        assert sorted(granted - needed) == [], "granted but not needed"
+        assert all(s["Effect"] == "Allow" for s in statements)
+        assert [a for a in granted if "*" in a] == []
+        # Resource "*" only for the actions IAM cannot scope to a resource.
+        for statement in statements:
+            if statement["Resource"] == "*":
+                actions = statement["Action"]
+                for action in [actions] if isinstance(actions, str) else actions:
+                    assert action in ONLY_ON_ANY_RESOURCE, statement
 
-    # The function's role may get exactly the managed policies template.yaml gives it.
-    (function_role,) = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
-    (attach,) = [s for s in statements if "iam:AttachRolePolicy" in s["Action"]]
-    allowed = attach["Condition"]["ArnEquals"]["iam:PolicyARN"]
-    partition = {"AWS::Partition": "aws"}
-    assert [substitute(arn, partition) for arn in allowed] == function_role[
-        "Properties"
-    ]["ManagedPolicyArns"]
+        # The function's role may get exactly the managed policies template.yaml
+        # gives it.
+        (function_role,) = [
+            r for r in resources.values() if r["Type"] == "AWS::IAM::Role"
+        ]
+        (attach,) = [s for s in statements if "iam:AttachRolePolicy" in s["Action"]]
+        allowed = attach["Condition"]["ArnEquals"]["iam:PolicyARN"]
+        partition = {"AWS::Partition": "aws"}
+        assert [substitute(arn, partition) for arn in allowed] == function_role[
+            "Properties"
+        ]["ManagedPolicyArns"]
+
+    check_each(
+        bake.alike(
+            github_combinations(scope), ["template.yaml", ROLE], ["powertools_source"]
+        ),
+        check,
+    )
 
 
 TAGGED_ON_CREATE: set[str] = set()
@@ -256,26 +266,39 @@ def test_the_api_is_created_with_the_tag_the_role_requires(bake, monkeypatch, an
     TAGGED_ON_CREATE.add(key)
 
 
-@pytest.mark.parametrize("answers", LAYER)
-def test_role_reads_exactly_this_layer(bake, answers):
-    project = baked_project(bake, answers)
-    template = (project / "template.yaml").read_text(encoding="utf-8")
-    (parameter,) = set(re.findall(r"/aws/service/powertools/python/[\w./]+", template))
-    (policy,) = load_role(project)["Resources"]["DeployRole"]["Properties"]["Policies"]
-    by_sid = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    region = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1"}
-    parameters = substitute(by_sid["PowertoolsLayerParameter"]["Resource"], region)
-    assert fnmatchcase(f"arn:aws:ssm:eu-west-1::parameter{parameter}", parameters)
-    layers = substitute(by_sid["PowertoolsLayer"]["Resource"], region)
-    # The layer's name: python3.13 in the parameter, python313 in the layer
-    # (aws-powertools/powertools-lambda-python .github/workflows/update_ssm.yml).
-    runtime = answers["runtime"].replace(".", "")
-    layer = f"AWSLambdaPowertoolsPythonV3-{runtime}-{answers['architecture']}"
-    assert fnmatchcase(
-        f"arn:aws:lambda:eu-west-1:017000801446:layer:{layer}:42", layers
-    )
-    assert not fnmatchcase(
-        f"arn:aws:lambda:eu-west-1:017000801446:layer:{layer}x:1", layers
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_reads_exactly_this_layer(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        template = (project / "template.yaml").read_text(encoding="utf-8")
+        (parameter,) = set(
+            re.findall(r"/aws/service/powertools/python/[\w./]+", template)
+        )
+        (policy,) = load_role(project)["Resources"]["DeployRole"]["Properties"][
+            "Policies"
+        ]
+        by_sid = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+        region = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1"}
+        parameters = substitute(by_sid["PowertoolsLayerParameter"]["Resource"], region)
+        assert fnmatchcase(f"arn:aws:ssm:eu-west-1::parameter{parameter}", parameters)
+        layers = substitute(by_sid["PowertoolsLayer"]["Resource"], region)
+        # The layer's name: python3.13 in the parameter, python313 in the layer
+        # (aws-powertools/powertools-lambda-python .github/workflows/update_ssm.yml).
+        runtime = answers["runtime"].replace(".", "")
+        layer = f"AWSLambdaPowertoolsPythonV3-{runtime}-{answers['architecture']}"
+        assert fnmatchcase(
+            f"arn:aws:lambda:eu-west-1:017000801446:layer:{layer}:42", layers
+        )
+        assert not fnmatchcase(
+            f"arn:aws:lambda:eu-west-1:017000801446:layer:{layer}x:1", layers
+        )
+
+    check_each(
+        bake.alike(
+            github_combinations(scope, powertools_source="layer"),
+            ["template.yaml", ROLE],
+            ["runtime", "architecture"],
+        ),
+        check,
     )
 
 

@@ -19,9 +19,9 @@ from support.deploy_role import (
     stack_name,
 )
 from support.documents import load_cfn, transformed
-from support.github import GITHUB, deploy_job, github_combinations, step_running
+from support.github import WORKFLOW, deploy_job, github_combinations, step_running
 from support.iam import allows, policy_actions
-from support.renders import baked_project, session_answers
+from support.renders import SCOPES, check_each
 from support.shared import file_digest
 
 OTHER_ACCOUNT = "210987654321"
@@ -338,68 +338,79 @@ def reach_verdict(role_file: Path) -> list[str]:
     return wrong
 
 
-@pytest.fixture(scope="session")
-def reach_verdicts(request, bake) -> dict[str, list[str]]:
-    """reach_verdict once per distinct deploy-role.yaml of the selected tests."""
-    renderings = bake.distinct(ROLE, session_answers(request, "reach_verdicts"))
-    return {r.digest: reach_verdict(r.path) for r in renderings}
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_reaches_only_its_stacks_resources(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert verdicts[file_digest(project / ROLE)] == []
+        stack = load_role(project)["Parameters"]["ApplicationStackName"]["Default"]
+        assert stack == stack_name(project)
+        # What the API is known by: template.yaml tags it with the stack's name.
+        template = load_cfn(project / "template.yaml")
+        api = template["Resources"]["HelloApi"]["Properties"]
+        assert api["Tags"] == {"ApplicationStack": {"Ref": "AWS::StackName"}}
+        assert api["PropagateTags"] is True
+        # The function's role is created under the boundary the deploy job passes.
+        function = template["Resources"]["HelloWorldFunction"]["Properties"]
+        assert function["PermissionsBoundary"] == {
+            "Fn::If": [
+                "HasPermissionsBoundary",
+                {"Ref": "FunctionPermissionsBoundary"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+        _, deploy = step_running(deploy_job(project), "sam deploy")
+        assert '"FunctionPermissionsBoundary=$AWS_DEPLOY_BOUNDARY"' in deploy["run"]
+
+    combinations = github_combinations(scope)
+    verdicts = bake.verdicts(ROLE, combinations, reach_verdict)
+    check_each(
+        bake.alike(
+            combinations,
+            [ROLE, "samconfig.toml", "template.yaml", WORKFLOW],
+        ),
+        check,
+    )
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_role_reaches_only_its_stacks_resources(bake, reach_verdicts, answers):
-    project = baked_project(bake, answers)
-    role = load_role(project)
-    assert role["Parameters"]["ApplicationStackName"]["Default"] == stack_name(project)
-    assert reach_verdicts[file_digest(project / ROLE)] == []
-    # What the API is known by: template.yaml tags it with the stack's name.
-    template = load_cfn(project / "template.yaml")
-    api = template["Resources"]["HelloApi"]["Properties"]
-    assert api["Tags"] == {"ApplicationStack": {"Ref": "AWS::StackName"}}
-    assert api["PropagateTags"] is True
-    # The function's role is created under the boundary the deploy job passes.
-    function = template["Resources"]["HelloWorldFunction"]["Properties"]
-    assert function["PermissionsBoundary"] == {
-        "Fn::If": [
-            "HasPermissionsBoundary",
-            {"Ref": "FunctionPermissionsBoundary"},
-            {"Ref": "AWS::NoValue"},
-        ]
-    }
-    _, deploy = step_running(deploy_job(project), "sam deploy")
-    assert '"FunctionPermissionsBoundary=$AWS_DEPLOY_BOUNDARY"' in deploy["run"]
-
-
-@pytest.mark.parametrize("answers", GITHUB)
-def test_function_boundary_allows_what_the_function_needs_only(bake, answers):
+@pytest.mark.parametrize("scope", SCOPES)
+def test_function_boundary_allows_what_the_function_needs_only(bake, scope):
     """The boundary caps whatever a deploy attaches to the function's role: its log
     group's writes{, X-Ray's writes}, nothing else."""
-    project = baked_project(bake, answers)
-    role = load_role(project)
-    boundary = role["Resources"]["FunctionPermissionsBoundary"]
-    assert boundary["Type"] == "AWS::IAM::ManagedPolicy"
-    statements = boundary["Properties"]["PolicyDocument"]["Statement"]
-    expected = {"logs:CreateLogStream", "logs:PutLogEvents"}
-    if answers["tracing"]:
-        expected |= {
-            "xray:GetSamplingRules",
-            "xray:GetSamplingStatisticSummaries",
-            "xray:GetSamplingTargets",
-            "xray:PutTelemetryRecords",
-            "xray:PutTraceSegments",
+
+    def check(project: Path, answers: dict) -> None:
+        role = load_role(project)
+        boundary = role["Resources"]["FunctionPermissionsBoundary"]
+        assert boundary["Type"] == "AWS::IAM::ManagedPolicy"
+        statements = boundary["Properties"]["PolicyDocument"]["Statement"]
+        expected = {"logs:CreateLogStream", "logs:PutLogEvents"}
+        if answers["tracing"]:
+            expected |= {
+                "xray:GetSamplingRules",
+                "xray:GetSamplingStatisticSummaries",
+                "xray:GetSamplingTargets",
+                "xray:PutTelemetryRecords",
+                "xray:PutTraceSegments",
+            }
+        assert set(policy_actions(statements)) == expected
+        stack = stack_name(project)
+        parameters = {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "ApplicationStackName": stack,
         }
-    assert set(policy_actions(statements)) == expected
-    stack = stack_name(project)
-    parameters = {
-        "AWS::Partition": "aws",
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "ApplicationStackName": stack,
-    }
-    log_stream = "log-group:{}-HelloWorldLogGroup-AbCd:log-stream:2026/12/02/x"
-    own = f"arn:aws:logs:{REGION}:{ACCOUNT}:" + log_stream.format(stack)
-    sibling = f"arn:aws:logs:{REGION}:{ACCOUNT}:" + log_stream.format(f"{stack}-prod")
-    assert allows(statements, "logs:PutLogEvents", own, {}, parameters)
-    assert not allows(statements, "logs:PutLogEvents", sibling, {}, parameters)
+        log_stream = "log-group:{}-HelloWorldLogGroup-AbCd:log-stream:2026/12/02/x"
+        own = f"arn:aws:logs:{REGION}:{ACCOUNT}:" + log_stream.format(stack)
+        sibling = f"arn:aws:logs:{REGION}:{ACCOUNT}:" + log_stream.format(
+            f"{stack}-prod"
+        )
+        assert allows(statements, "logs:PutLogEvents", own, {}, parameters)
+        assert not allows(statements, "logs:PutLogEvents", sibling, {}, parameters)
+
+    check_each(
+        bake.alike(github_combinations(scope), [ROLE, "samconfig.toml"], ["tracing"]),
+        check,
+    )
 
 
 def test_role_tags_only_what_sam_and_cloudformation_give(bake, monkeypatch):

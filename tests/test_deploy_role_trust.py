@@ -20,13 +20,14 @@ from support.github import (
     WORKFLOW,
     deploy_job,
     environment_name,
+    github_combinations,
     github_token,
     step_using,
 )
 from support.iam import conditions_hold
 from support.markdown import page_block
 from support.processes import bash
-from support.renders import baked_project, session_answers
+from support.renders import SCOPES, baked_project, check_each
 from support.shared import file_digest
 
 
@@ -107,47 +108,46 @@ def trust_verdict(role_file: Path, given: dict[str, str] = TRUSTED_REPOSITORY):
     return wrong
 
 
-@pytest.fixture(scope="session")
-def trust_verdicts(request, bake) -> dict[str, list[str]]:
-    """trust_verdict once per distinct deploy-role.yaml of the selected tests."""
-    renderings = bake.distinct(ROLE, session_answers(request, "trust_verdicts"))
-    return {r.digest: trust_verdict(r.path) for r in renderings}
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_trusts_the_deploy_jobs_token_only(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        role = load_role(project)
+        job = deploy_job(project)
+        assert role["Parameters"]["GitHubEnvironment"]["Default"] == environment_name(
+            job
+        )
 
+        provider = role["Resources"]["GitHubOidcProvider"]["Properties"]
+        assert provider["Url"] == "https://token.actions.githubusercontent.com"
+        assert provider["ClientIdList"] == ["sts.amazonaws.com"]
+        statement = trust_statement(role)
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert statement["Principal"]["Federated"] == {
+            "Fn::If": [
+                "CreateOidcProvider",
+                {"Ref": "GitHubOidcProvider"},
+                {"Ref": "GitHubOidcProviderArn"},
+            ]
+        }
+        # configure-aws-credentials asks for GitHub's token with its default audience.
+        _, configure = step_using(job, "aws-actions/configure-aws-credentials")
+        assert "audience" not in configure["with"]
+        # IAM recommends a sub condition for every role trusting GitHub.
+        assert (
+            "token.actions.githubusercontent.com:sub"
+            in statement["Condition"]["StringEquals"]
+        )
+        assert verdicts[file_digest(project / ROLE)] == []
+        # The workflow file the trust names is this workflow.
+        workflow_ref = statement["Condition"]["StringEquals"][
+            "token.actions.githubusercontent.com:job_workflow_ref"
+        ]["Fn::Sub"]
+        assert workflow_ref.endswith(f"/{WORKFLOW}@refs/heads/${{GitHubDefaultBranch}}")
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_role_trusts_the_deploy_jobs_token_only(bake, trust_verdicts, answers):
-    project = baked_project(bake, answers)
-    role = load_role(project)
-    job = deploy_job(project)
-    assert role["Parameters"]["GitHubEnvironment"]["Default"] == environment_name(job)
-
-    provider = role["Resources"]["GitHubOidcProvider"]["Properties"]
-    assert provider["Url"] == "https://token.actions.githubusercontent.com"
-    assert provider["ClientIdList"] == ["sts.amazonaws.com"]
-    statement = trust_statement(role)
-    assert statement["Effect"] == "Allow"
-    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement["Principal"]["Federated"] == {
-        "Fn::If": [
-            "CreateOidcProvider",
-            {"Ref": "GitHubOidcProvider"},
-            {"Ref": "GitHubOidcProviderArn"},
-        ]
-    }
-    # configure-aws-credentials asks for GitHub's token with its default audience.
-    _, configure = step_using(job, "aws-actions/configure-aws-credentials")
-    assert "audience" not in configure["with"]
-    # IAM recommends a sub condition for every role trusting GitHub.
-    assert (
-        "token.actions.githubusercontent.com:sub"
-        in statement["Condition"]["StringEquals"]
-    )
-    assert trust_verdicts[file_digest(project / ROLE)] == []
-    # The workflow file the trust names is this workflow.
-    workflow_ref = statement["Condition"]["StringEquals"][
-        "token.actions.githubusercontent.com:job_workflow_ref"
-    ]["Fn::Sub"]
-    assert workflow_ref.endswith(f"/{WORKFLOW}@refs/heads/${{GitHubDefaultBranch}}")
+    combinations = github_combinations(scope)
+    verdicts = bake.verdicts(ROLE, combinations, trust_verdict)
+    check_each(bake.alike(combinations, [ROLE, WORKFLOW]), check)
 
 
 # A repository created after GitHub's switch, as GET /repos/{owner}/{repo} answers.

@@ -33,7 +33,7 @@ import pytest
 from filelock import FileLock
 from samcli.commands.deploy.guided_context import GuidedContext
 
-from matrix import DEFAULTS, combination_id, matrix_params, quick_matrix
+from matrix import DEFAULTS, combination_id, quick_matrix
 from support.dev_server import (
     DevServer,
     echoing_project,
@@ -51,7 +51,13 @@ from support.environments import (
 )
 from support.markdown import MARKDOWN, opening
 from support.processes import clean_environment, run, user_shell
-from support.renders import baked_project, working_copy
+from support.renders import (
+    SCOPES,
+    baked_project,
+    check_each,
+    scope_matrix,
+    working_copy,
+)
 from support.template import post_gen
 
 README_LINES = 200
@@ -165,22 +171,25 @@ def markdown_links(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-@pytest.mark.parametrize("answers", matrix_params())
-def test_every_docs_link_resolves(bake, answers):
+@pytest.mark.parametrize("scope", SCOPES)
+def test_every_docs_link_resolves(bake, scope):
     """README.md and docs/*.md link only to pages this combination has (each
     docs/ page of a declined option is pruned, and so must be its link)."""
-    project = baked_project(bake, answers)
-    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
-    linked = set()
-    for page in pages:
-        for href in markdown_links(page.read_text(encoding="utf-8")):
-            if re.match(r"[a-z]+:", href) or href.startswith("#"):
-                continue
-            target = (page.parent / href.split("#")[0]).resolve()
-            assert target.is_file(), f"{page.name} links to {href}"
-            linked.add(target)
-    # Every docs/ page is reachable from the README, directly or not.
-    assert set(pages[1:]) <= linked, sorted(p.name for p in set(pages[1:]) - linked)
+
+    def check(project: Path, answers: dict) -> None:
+        pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+        linked = set()
+        for page in pages:
+            for href in markdown_links(page.read_text(encoding="utf-8")):
+                if re.match(r"[a-z]+:", href) or href.startswith("#"):
+                    continue
+                target = (page.parent / href.split("#")[0]).resolve()
+                assert target.is_file(), f"{page.name} links to {href}"
+                linked.add(target)
+        # Every docs/ page is reachable from the README, directly or not.
+        assert set(pages[1:]) <= linked, sorted(p.name for p in set(pages[1:]) - linked)
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
 # --- the three commands, run as written -----------------------------------------

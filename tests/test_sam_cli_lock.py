@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,45 +16,53 @@ from matrix import (
     values,
 )
 from support.deploy_role import PAGE
-from support.github import GITHUB
+from support.github import github_combinations
 from support.pins import LOCK, lock_command, lock_pins
 from support.processes import run, tool
-from support.renders import baked_project, session_answers
+from support.renders import SCOPES, check_each, session_answers
 from support.shared import file_digest
 
 RUNTIMES = values("runtime")
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_sam_cli_lock_pins_every_package_with_hashes(bake, answers):
+@pytest.mark.parametrize("scope", SCOPES)
+def test_sam_cli_lock_pins_every_package_with_hashes(bake, scope):
     """Every requirement of requirements-sam.txt is an exact pin with the hashes of
     its files; the SAM CLI's is cookiecutter.json's and requirements-sam.in's; the
     lock was resolved for every runtime offered, from the lowest (uv --universal),
     by the command docs/deploy.md gives."""
-    project = baked_project(bake, answers)
-    lock = (project / LOCK).read_text(encoding="utf-8")
-    requirement_lines = [
-        line for line in lock.splitlines() if line and not line.startswith(("#", " "))
-    ]
-    pins = lock_pins(lock)
-    assert len(pins) == len(requirement_lines) > 50  # every requirement, hashed
-    (sam,) = [p for p in pins if p["name"] == "aws-sam-cli"]
-    assert sam["version"] == COOKIECUTTER_JSON["_sam_cli_version"]
-    source = (project / "requirements-sam.in").read_text(encoding="utf-8")
-    assert re.findall(r"^aws-sam-cli==\S+$", source, re.MULTILINE) == [
-        f"aws-sam-cli=={sam['version']}"
-    ]
-    lowest = min(RUNTIMES, key=lambda r: tuple(map(int, r[6:].split("."))))
-    command = lock_command(lock)
-    assert command == (
-        "uv pip compile --universal --generate-hashes --python-version "
-        f"{lowest[6:]} requirements-sam.in -o requirements-sam.txt"
+
+    def check(project: Path, answers: dict) -> None:
+        lock = (project / LOCK).read_text(encoding="utf-8")
+        requirement_lines = [
+            line
+            for line in lock.splitlines()
+            if line and not line.startswith(("#", " "))
+        ]
+        pins = lock_pins(lock)
+        assert len(pins) == len(requirement_lines) > 50  # every requirement, hashed
+        (sam,) = [p for p in pins if p["name"] == "aws-sam-cli"]
+        assert sam["version"] == COOKIECUTTER_JSON["_sam_cli_version"]
+        source = (project / "requirements-sam.in").read_text(encoding="utf-8")
+        assert re.findall(r"^aws-sam-cli==\S+$", source, re.MULTILINE) == [
+            f"aws-sam-cli=={sam['version']}"
+        ]
+        lowest = min(RUNTIMES, key=lambda r: tuple(map(int, r[6:].split("."))))
+        command = lock_command(lock)
+        assert command == (
+            "uv pip compile --universal --generate-hashes --python-version "
+            f"{lowest[6:]} requirements-sam.in -o requirements-sam.txt"
+        )
+        # Dependabot compiles it again with the options the file shows (--universal,
+        # hashes): uv_pip_compile_options_from_compiled_file in dependabot-core,
+        # python/lib/dependabot/python/file_updater/pip_compile_file_updater.rb.
+        page = (project / PAGE).read_text(encoding="utf-8")
+        assert command in page
+
+    check_each(
+        bake.alike(github_combinations(scope), [LOCK, "requirements-sam.in", PAGE]),
+        check,
     )
-    # Dependabot compiles it again with the options the file shows (--universal,
-    # hashes): uv_pip_compile_options_from_compiled_file in dependabot-core,
-    # python/lib/dependabot/python/file_updater/pip_compile_file_updater.rb.
-    page = (project / PAGE).read_text(encoding="utf-8")
-    assert command in page
 
 
 def normalized_pins(text: str) -> set[str]:
@@ -81,16 +90,21 @@ def lock_resolutions(request, bake) -> dict[str, tuple]:
     return results
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_sam_cli_lock_resolves_alone_for_every_runtime(bake, lock_resolutions, answers):
+@pytest.mark.parametrize("scope", SCOPES)
+def test_sam_cli_lock_resolves_alone_for_every_runtime(bake, lock_resolutions, scope):
     """The lock is complete and consistent for every runtime: resolving its own pins
     again gives exactly its requirements, markers and hashes (nothing missing, no
     conflict, no file without its hash)."""
-    project = baked_project(bake, answers)
-    lock = (project / LOCK).read_text(encoding="utf-8")
-    resolved = lock_resolutions[file_digest(project / LOCK)]
-    assert resolved.returncode == 0, resolved.stderr
-    assert normalized_pins(resolved.stdout) == normalized_pins(lock)
-    hashes = {p["name"]: sorted(p["hashes"].split()) for p in lock_pins(lock)}
-    again = {p["name"]: sorted(p["hashes"].split()) for p in lock_pins(resolved.stdout)}
-    assert again == hashes
+
+    def check(project: Path, answers: dict) -> None:
+        lock = (project / LOCK).read_text(encoding="utf-8")
+        resolved = lock_resolutions[file_digest(project / LOCK)]
+        assert resolved.returncode == 0, resolved.stderr
+        assert normalized_pins(resolved.stdout) == normalized_pins(lock)
+        hashes = {p["name"]: sorted(p["hashes"].split()) for p in lock_pins(lock)}
+        again = {
+            p["name"]: sorted(p["hashes"].split()) for p in lock_pins(resolved.stdout)
+        }
+        assert again == hashes
+
+    check_each(bake.alike(github_combinations(scope), [LOCK]), check)

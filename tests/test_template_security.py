@@ -11,16 +11,23 @@ checkov skips the checkov test locally and fails it in CI (CI=true).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from matrix import combination_id, matrix_params, quick_matrix
 from support.deploy_role import ROLE
 from support.documents import transformed
-from support.github import GITHUB
+from support.github import github_combinations
 from support.iam import policy_actions
 from support.linters import assert_nothing_unjustified
-from support.renders import baked_project, session_answers
+from support.renders import (
+    SCOPES,
+    baked_project,
+    check_each,
+    scope_matrix,
+    session_answers,
+)
 
 COMBINATIONS = matrix_params()
 
@@ -41,10 +48,12 @@ def checkov_results(request, bake, checkov_scan):
 TEMPLATES = ("template.yaml", ROLE)
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_checkov_finds_nothing_unjustified(bake, checkov_results, answers):
-    project = baked_project(bake, answers)
-    assert_nothing_unjustified(checkov_results(project / "template.yaml"))
+@pytest.mark.parametrize("scope", SCOPES)
+def test_checkov_finds_nothing_unjustified(bake, checkov_results, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert_nothing_unjustified(checkov_results(project / "template.yaml"))
+
+    check_each(bake.alike(scope_matrix(scope), ["template.yaml"]), check)
 
 
 # AWS managed policies the SAM-generated role may carry. Their actions are explicit
@@ -78,22 +87,27 @@ def test_function_role_has_no_wildcard_actions(bake, monkeypatch, answers):
 TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
 
 
-@pytest.mark.parametrize("answers", GITHUB)
+@pytest.mark.parametrize("scope", SCOPES)
 def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
-    bake, monkeypatch, answers
+    bake, monkeypatch, scope
 ):
     """As CloudFormation gets it (after the SAM transform): the REST API's minimum
     TLS version, and the function's log group kept on deletion and replacement."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    project = baked_project(bake, answers)
-    resources = transformed(project / "template.yaml")["Resources"]
-    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
-    policy = api["Properties"]["SecurityPolicy"]
-    assert TLS_1_2_OR_LATER.fullmatch(policy), policy
-    if policy.startswith("SecurityPolicy_"):
-        assert "EndpointAccessMode" in api["Properties"]
-    (logs,) = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    assert logs["DeletionPolicy"] == logs["UpdateReplacePolicy"] == "Retain"
+
+    def check(project: Path, answers: dict) -> None:
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        resources = transformed(project / "template.yaml")["Resources"]
+        (api,) = [
+            r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"
+        ]
+        policy = api["Properties"]["SecurityPolicy"]
+        assert TLS_1_2_OR_LATER.fullmatch(policy), policy
+        if policy.startswith("SecurityPolicy_"):
+            assert "EndpointAccessMode" in api["Properties"]
+        (logs,) = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+        assert logs["DeletionPolicy"] == logs["UpdateReplacePolicy"] == "Retain"
+
+    check_each(bake.alike(github_combinations(scope), ["template.yaml"]), check)
 
 
 # --- linters on the role template, once per distinct rendering ---
@@ -108,11 +122,17 @@ def role_cfn_lint(request, bake, cfn_lint):
     return cfn_lint
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_role_template_passes_cfn_lint(bake, role_cfn_lint, answers):
-    assert role_cfn_lint(baked_project(bake, answers) / ROLE) == []
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_template_passes_cfn_lint(bake, role_cfn_lint, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert role_cfn_lint(project / ROLE) == []
+
+    check_each(bake.alike(github_combinations(scope), [ROLE]), check)
 
 
-@pytest.mark.parametrize("answers", GITHUB)
-def test_role_template_passes_checkov(bake, checkov_results, answers):
-    assert_nothing_unjustified(checkov_results(baked_project(bake, answers) / ROLE))
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_template_passes_checkov(bake, checkov_results, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert_nothing_unjustified(checkov_results(project / ROLE))
+
+    check_each(bake.alike(github_combinations(scope), [ROLE]), check)

@@ -10,15 +10,21 @@ from matrix import matrix_params
 from support.documents import load_workflow
 from support.renders import scope_matrix
 
+# The full matrix's ci=github combinations as test parameters (the quick subset's in
+# the fast loop): GITHUB[:1] for a test that runs one, slowly.
 GITHUB = [p for p in matrix_params() if p.values[0]["ci"] == "github"]
-LAYER = [p for p in GITHUB if p.values[0]["powertools_source"] == "layer"]
-NO_CI = [p for p in matrix_params() if p.values[0]["ci"] == "none"]
 WORKFLOW = ".github/workflows/ci.yml"
 
 
-def github_combinations(scope: str) -> list[dict]:
-    """The combinations of this scope (support/renders.py SCOPES) with ci=github."""
-    return [answers for answers in scope_matrix(scope) if answers["ci"] == "github"]
+def github_combinations(scope: str, **only: object) -> list[dict]:
+    """The combinations of this scope (support/renders.py SCOPES) with ci=github,
+    and these answers if any are given."""
+    wanted = {"ci": "github", **only}
+    return [
+        answers
+        for answers in scope_matrix(scope)
+        if all(answers[key] == value for key, value in wanted.items())
+    ]
 
 
 def deploy_job(project: Path) -> dict:
@@ -136,3 +142,71 @@ def github_token(
     if environment:
         claims["environment"] = environment
     return claims
+
+
+# The job graph: how files reach a job (artifacts, caches), read from the workflow.
+# Actions that keep files between jobs: artifacts, and caches (which outlive a run:
+# a cache saved by any workflow of the repository may be restored here).
+ARTIFACT_UPLOAD, ARTIFACT_DOWNLOAD = (
+    "actions/upload-artifact",
+    "actions/download-artifact",
+)
+
+
+CACHING_ACTIONS = ("actions/cache",)
+
+
+OUTPUT = re.compile(r"^\$\{\{ needs\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
+
+
+STEP_OUTPUT = re.compile(r"^\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
+
+
+def action(step: dict) -> str:
+    return step.get("uses", "").split("@")[0]
+
+
+def uses_cache(step: dict) -> bool:
+    """A cache restored or saved: actions/cache, or a setup action's `cache` input."""
+    return action(step).startswith(CACHING_ACTIONS) or bool(
+        step.get("with", {}).get("cache")
+    )
+
+
+def feeders(jobs: dict, name: str) -> tuple[set[str], list[str]]:
+    """The jobs whose files reach job `name` directly, and what makes that unsafe
+    beyond them (a cache, a name any job can upload under, another run's files)."""
+    found, unsafe = set(), []
+    for step in jobs[name]["steps"]:
+        if uses_cache(step):
+            unsafe.append(f"{name}: a cache, which any job of any run may have saved")
+        if action(step) != ARTIFACT_DOWNLOAD:
+            continue
+        given = step.get("with", {})
+        if given.get("run-id", "${{ github.run_id }}") != "${{ github.run_id }}":
+            unsafe.append(f"{name}: an artifact of another run")
+        ids = OUTPUT.match(given.get("artifact-ids", ""))
+        if not ids:
+            unsafe.append(f"{name}: an artifact by name, which any job may upload")
+            found |= set(jobs)
+            continue
+        producer, output = ids.groups()
+        assert producer in jobs[name].get("needs", []), (name, producer)
+        produced = STEP_OUTPUT.match(jobs[producer]["outputs"][output])
+        assert produced, (producer, output)
+        step_id, step_output = produced.groups()
+        (upload,) = [s for s in jobs[producer]["steps"] if s.get("id") == step_id]
+        assert (action(upload), step_output) == (ARTIFACT_UPLOAD, "artifact-id")
+        found.add(producer)
+    return found, unsafe
+
+
+def reaching(jobs: dict, name: str) -> tuple[set[str], list[str]]:
+    """Every job whose files reach job `name`, directly or through other jobs."""
+    seen, unsafe, todo = set(), [], [name]
+    while todo:
+        found, problems = feeders(jobs, todo.pop())
+        unsafe += problems
+        todo += sorted(found - seen - {name})
+        seen |= found - {name}
+    return seen, unsafe

@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 from support.documents import REGION
-from support.processes import run
+from support.processes import run, tool
+from support.shared import digest
 from support.tools import isolated_tool
 
 
@@ -82,3 +83,51 @@ def assert_nothing_unjustified(result: dict[str, list[dict]]) -> None:
     for check in result["skipped_checks"]:
         reason = check["check_result"].get("suppress_comment", "").strip()
         assert len(reason) > 20, f"{check['check_id']} is skipped without a reason"
+
+
+def python_sources(project: Path) -> str:
+    """What ruff's verdict on a project depends on: its Python files and its
+    pyproject.toml (the ruff configuration, target version included)."""
+    files = [project / "pyproject.toml", *sorted(project.rglob("*.py"))]
+    return digest(
+        json.dumps(
+            [(f.relative_to(project).as_posix(), digest(f.read_bytes())) for f in files]
+        )
+    )
+
+
+def ruff_findings(projects: dict[str, Path]) -> dict[str, list[str]]:
+    """ruff check and ruff format --check over these projects in two processes;
+    findings keyed like `projects`."""
+    owners = {path.resolve(): key for key, path in projects.items()}
+    findings: dict[str, list[str]] = {key: [] for key in projects}
+
+    def owner(filename: str) -> str:
+        path = Path(filename).resolve()
+        return next(owners[p] for p in path.parents if p in owners)
+
+    paths = [str(p) for p in projects.values()]
+    checked = run(
+        [
+            tool("ruff"),
+            "check",
+            "--output-format",
+            "json",
+            "--exit-zero",
+            "--no-cache",
+            *paths,
+        ]
+    )
+    assert checked.returncode == 0, checked.stderr
+    for finding in json.loads(checked.stdout):
+        findings[owner(finding["filename"])].append(
+            f"ruff {finding['code']} {finding['filename']}:{finding['location']['row']}"
+            f" {finding['message']}"
+        )
+    formatted = run([tool("ruff"), "format", "--check", "--no-cache", *paths])
+    assert formatted.returncode in (0, 1), formatted.stderr
+    for line in formatted.stdout.splitlines():
+        if line.startswith("Would reformat: "):
+            filename = line.removeprefix("Would reformat: ")
+            findings[owner(filename)].append(f"ruff format: {filename}")
+    return findings

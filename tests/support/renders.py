@@ -197,6 +197,26 @@ class Renders:
             projects.setdefault(key, project)
         return [Alike(projects[k], tuple(groups[k])) for k in groups]
 
+    def verdicts(
+        self, relative: str, combinations: Iterable[dict], verdict: Callable
+    ) -> dict[str, object]:
+        """verdict(path) once per distinct content of the generated file `relative`
+        over these combinations, by the content's digest (support/shared.py
+        file_digest)."""
+        renderings = self.distinct(relative, combinations)
+        return {rendering.digest: verdict(rendering.path) for rendering in renderings}
+
+    def each(self, combinations: Iterable[dict]) -> list[Alike]:
+        """Each combination on its own: for a check that reads the whole project."""
+        combinations = list(combinations)
+        results = self.render_all(combinations)
+        for answers, result in zip(combinations, results, strict=True):
+            assert result.exception is None, (answers, result.exception)
+        return [
+            Alike(Path(result.project_path), (answers,))
+            for answers, result in zip(combinations, results, strict=True)
+        ]
+
     def distinct(self, relative: str, combinations: Iterable[dict]) -> list[Rendering]:
         """The distinct contents of the generated file `relative` (a path inside the
         project) over these combinations, each with the combinations that give it,
@@ -236,14 +256,19 @@ class Alike:
 
 
 def check_each(groups: list[Alike], check: Callable[[Path, dict], None]) -> None:
-    """check(project, answers) once per group, on its first combination; a failure
-    names the group. Not vacuous: there is a group to check."""
+    """check(project, answers) once per group, on its first combination; every
+    failure is reported, naming its group (the first ten in full). Not vacuous:
+    there is a group to check."""
     assert groups, "no combination to check"
+    failures = []
     for group in groups:
         try:
             check(group.project, group.answers)
         except AssertionError as error:
-            raise AssertionError(f"{group}: {error}") from error
+            failures.append(f"{group}: {error}")
+    assert not failures, f"{len(failures)} of {len(groups)} groups fail:\n" + (
+        "\n".join(failures[:10])
+    )
 
 
 def baked_project(bake, answers: dict) -> Path:
@@ -262,16 +287,19 @@ def working_copy(bake, answers: dict, destination: Path) -> Path:
 
 
 def session_answers(request, fixture: str) -> list[dict]:
-    """The answers of every test selected in this run that uses `fixture`, in
-    order, without repeats: what a session fixture batching one check over many
-    renderings has to cover. (Each pytest-xdist worker sees the whole selection.)"""
+    """The answers of every test selected in this run that uses `fixture` (its
+    `answers`, or every combination of its `scope`), in order, without repeats:
+    what a session fixture batching one check over many renderings has to cover.
+    (Each pytest-xdist worker sees the whole selection.)"""
     found: dict[str, dict] = {}
     for item in request.session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if "answers" in params and fixture in item.fixturenames:
-            found.setdefault(
-                json.dumps(params["answers"], sort_keys=True), params["answers"]
-            )
+        if fixture not in item.fixturenames:
+            continue
+        given = [params["answers"]] if "answers" in params else []
+        given += scope_matrix(params["scope"]) if "scope" in params else []
+        for answers in given:
+            found.setdefault(json.dumps(answers, sort_keys=True), answers)
     return list(found.values())
 
 
