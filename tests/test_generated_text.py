@@ -301,19 +301,22 @@ SCOPES = [
 ]
 
 
-@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("scope", SCOPES)
-def test_generated_text(rendered_files, scope, check):
-    """One run of the check per distinct file (and project, where it matters)."""
-    distinct: dict[tuple, tuple[str, str, Project, str]] = {}
-    for (path, content, project), combination in rendered_files(scope).items():
-        key = (path, content) if check in CONTEXT_FREE else (path, content, project)
-        distinct.setdefault(key, (path, content.decode("utf-8"), project, combination))
-    findings = [
-        f"{path} ({combination}): {finding}"
-        for path, text, project, combination in distinct.values()
-        for finding in check(path, text, project)
-    ]
+def test_generated_text(rendered_files, scope):
+    """Each check once per distinct file (and project, where it matters); the
+    checks in one test, so that a worker reads the scope's files once for all."""
+    findings = []
+    for check in CHECKS:
+        distinct: dict[tuple, tuple[str, str, Project, str]] = {}
+        for (path, content, project), combination in rendered_files(scope).items():
+            key = (path, content) if check in CONTEXT_FREE else (path, content, project)
+            text = content.decode("utf-8")
+            distinct.setdefault(key, (path, text, project, combination))
+        findings += [
+            f"{check.__name__}: {path} ({combination}): {finding}"
+            for path, text, project, combination in distinct.values()
+            for finding in check(path, text, project)
+        ]
     assert findings == []
 
 
