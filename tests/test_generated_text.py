@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pytest
 
-from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
+from matrix import DEFAULTS, combination_id, quick_matrix
 from support.documents import load_cfn
 from support.markdown import MARKDOWN, opening
-from support.renders import baked_project
+from support.renders import SCOPES, baked_project, scope_matrix
 from support.template import post_gen
 
 MAX_LINE = 100
@@ -280,7 +280,7 @@ def rendered_files(bake) -> Callable[[str], dict]:
 
     def files(scope: str) -> dict:
         if scope not in cache:
-            matrix = quick_matrix() if scope == "quick" else full_matrix()
+            matrix = scope_matrix(scope)
             found: dict[tuple[str, bytes, Project], str] = {}
             for answers in matrix:
                 root = baked_project(bake, answers)
@@ -293,12 +293,6 @@ def rendered_files(bake) -> Callable[[str], dict]:
         return cache[scope]
 
     return files
-
-
-SCOPES = [
-    pytest.param("quick", id="quick"),
-    pytest.param("full", id="full", marks=pytest.mark.slow),
-]
 
 
 @pytest.mark.parametrize("scope", SCOPES)
