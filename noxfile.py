@@ -5,7 +5,7 @@ same run):
     .venv/bin/nox -s fast                 the quick subset, about a minute
     .venv/bin/nox -s mutations            the fast loop against known defects
     .venv/bin/nox -s full                 what CI runs: install, lint, every combination
-    .venv/bin/nox -s lint                 ruff and this repository's pre-commit hooks
+    .venv/bin/nox -s lint                 ruff, ty, this repository's pre-commit hooks
     .venv/bin/nox -s bake -- ci=none      render a project, its checks and sam build
     .venv/bin/nox -s bench -- run         the benchmark (see bench/README.md)
 
@@ -84,7 +84,7 @@ def sync(session: nox.Session) -> None:
 def install_tools(session: nox.Session) -> None:
     """Checkers whose pins clash with aws-sam-cli's (click==8.1.8) get a venv each,
     .cache/tools/<name>/, from the exact pins in .ci/tools.txt; rebuilt only when
-    the pin changes. tests/helpers.py isolated_tool() runs them from there (a
+    the pin changes. tests/support/tools.py isolated_tool() runs them from there (a
     test skips, and the run's summary counts it, where one is missing)."""
     lines = (ROOT / ".ci" / "tools.txt").read_text(encoding="utf-8").splitlines()
     for requirement in (line.strip() for line in lines):
@@ -107,7 +107,8 @@ def run(session: nox.Session, tool: str, *args: str, **kwargs) -> None:
 
 def pytest(session: nox.Session, *args: str) -> None:
     # One pytest-xdist worker per core, work-stealing: thousands of small tests
-    # go out in large batches. What workers share is made once (tests/helpers.py).
+    # go out in large batches. What workers share is made once
+    # (tests/support/shared.py).
     run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "worksteal",
         *args, *session.posargs)  # fmt: skip
 
@@ -123,11 +124,11 @@ def fast(session: nox.Session) -> None:
 
 @nox.session
 def full(session: nox.Session) -> None:
-    """What CI runs: install, lint this repository, then every test, every
-    combination rendered and checked."""
+    """What CI runs: install, lint and type-check this repository, then every
+    test, every combination rendered and checked."""
     sync(session)
     install_tools(session)
-    ruff(session)
+    static_checks(session)
     pytest(session)
 
 
@@ -139,16 +140,20 @@ def tools(session: nox.Session) -> None:
     install_tools(session)
 
 
-def ruff(session: nox.Session) -> None:
+def static_checks(session: nox.Session) -> None:
+    """ruff, then the type checker over what pyproject.toml's [tool.ty.src] lists,
+    with .venv's packages."""
     run(session, "ruff", "check", ".")
     run(session, "ruff", "format", "--check", ".")
+    run(session, "ty", "check", "--python", str(VENV))
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, then this repository's pre-commit hooks on every file."""
+    """ruff, the type checker, then this repository's pre-commit hooks on every
+    file."""
     sync(session)
-    ruff(session)
+    static_checks(session)
     run(session, "pre-commit", "run", "--all-files", "--show-diff-on-failure")
 
 

@@ -129,6 +129,8 @@ def set_patch_modules(app: Path, value: str) -> None:
     if value == "none":
         call.keywords.append(ast.keyword("patch_modules", ast.Tuple([], ast.Load())))
     lines = source.splitlines(keepends=True)
+    # Set by the parser on every node it makes.
+    assert call.end_lineno is not None and call.end_col_offset is not None
     start = sum(map(len, lines[: call.lineno - 1])) + call.col_offset
     end = sum(map(len, lines[: call.end_lineno - 1])) + call.end_col_offset
     app.write_text(source[:start] + ast.unparse(call) + source[end:], "utf-8")

@@ -69,6 +69,7 @@ def cold_once(target: Target, python: Path) -> None:
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    assert process.stderr is not None  # stderr=PIPE
     err = process.stderr.read().decode(errors="replace")
     process.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
@@ -105,6 +106,8 @@ class Worker:
             text=True,
         )
         os.close(write)
+        assert self.process.stdin is not None  # stdin=PIPE
+        self.stdin = self.process.stdin
         self.results = os.fdopen(read, "r")
         if (status := self.read()["status"]) != 200:
             self.fail(f"the event got {status}, not 200")
@@ -118,12 +121,12 @@ class Worker:
         self.target.fail(message, self.stderr.read().decode(errors="replace"))
 
     def chunk(self, calls: int) -> list[int]:
-        self.process.stdin.write(f"{calls}\n")
-        self.process.stdin.flush()
+        self.stdin.write(f"{calls}\n")
+        self.stdin.flush()
         return self.read()
 
     def close(self) -> None:
-        self.process.stdin.close()
+        self.stdin.close()
         self.process.wait()
         self.results.close()
         self.stderr.close()

@@ -11,6 +11,7 @@ Standard library only; importable by tests (``main`` runs only as a script).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -233,7 +234,7 @@ def validate(answers: dict) -> None:
 def replay_hint(answers: dict) -> str:
     """How to run again without typing every answer: cookiecutter saved them all
     in its replay directory, under the template folder's name, before this hook
-    (cookiecutter 2.7's main.py: dump() before generate_files())."""
+    (cookiecutter 2.7, cookiecutter/main.py: dump() before generate_files())."""
     folder = answers.get("_repo_dir") or ""
     name = (
         os.path.basename(os.path.normpath(folder))
@@ -249,7 +250,8 @@ def replay_hint(answers: dict) -> str:
 
 def main() -> int:
     # A console that cannot show a character gets an escape, never a crash.
-    sys.stderr.reconfigure(errors="backslashreplace")
+    if isinstance(sys.stderr, io.TextIOWrapper):
+        sys.stderr.reconfigure(errors="backslashreplace")
     answers = json.loads(ANSWERS_JSON)
     try:
         validate(answers)

@@ -1,6 +1,7 @@
-"""The suite's fixtures. What they are made of, and every other helper the tests
-share, is in helpers.py. Renders come from pytest-cookies (cookies_session), once
-per set of answers for the whole run (helpers.Renders)."""
+"""The suite's fixtures, shared by every test module. What they are made of, and
+everything else the tests share, is in the support package (tests/support/). Renders
+come from pytest-cookies (cookies_session), once per set of answers for the whole
+run (support.renders.Renders)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
-    CACHE,
-    INSTALL_TOOLS,
-    MISSING_TOOL,
-    ProjectEnvironments,
-    Renders,
-    SamBuilds,
-    SharedResults,
-    api_event,
-    cache_compiled_templates,
-    cfn_lint_templates,
-    checkov,
-    isolated_tool,
-    run_directory,
-    worker_count,
-)
+from support.environments import ProjectEnvironments
+from support.linters import cfn_lint_templates, checkov
+from support.renders import Renders, cache_compiled_templates
+from support.sam import SamBuilds, api_event
+from support.shared import CACHE, SharedResults, run_directory, worker_count
+from support.tools import INSTALL_TOOLS, MISSING_TOOL, isolated_tool
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

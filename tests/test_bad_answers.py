@@ -20,10 +20,11 @@ import yaml
 from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
 from cookiecutter.main import cookiecutter
 from jinja2 import TemplateSyntaxError
-from markdown_it import MarkdownIt
 
-from helpers import tool, tree
 from matrix import ROOT
+from support.markdown import MARKDOWN, opening
+from support.processes import tool
+from support.renders import tree
 
 
 def generate(output_dir, answers: dict):
@@ -306,10 +307,8 @@ def test_code_in_answers_is_data_never_executed(tmp_path, monkeypatch, payload):
     recorded = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
     assert recorded["project_name"] == recorded["description"] == payload
     # README escapes it for Markdown: a CommonMark reader gets the answer back.
-    readme = MarkdownIt("commonmark").parse(
-        (project / "README.md").read_text(encoding="utf-8")
-    )
-    title, description = readme[1], readme[4]
+    readme = MARKDOWN.parse((project / "README.md").read_text(encoding="utf-8"))
+    title, description = opening(readme)
     assert [c.content for c in title.children] == [payload]
     assert [c.content for c in description.children] == [payload]
     # template.yaml quotes the description: YAML reads back exactly the answer.

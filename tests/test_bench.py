@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from bench import build, report
-from helpers import baked_project
 from matrix import ROOT
+from support.renders import baked_project
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import require_interpreter, run, tool, working_copy
 from matrix import DEFAULTS, makefile_builds
+from support.environments import require_interpreter
+from support.processes import run, tool
+from support.renders import working_copy
 
 RUNTIME = DEFAULTS["runtime"]
 TAG = "cpython-" + RUNTIME.removeprefix("python").replace(".", "")

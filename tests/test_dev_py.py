@@ -3,9 +3,10 @@
 with another Python says what to do in two lines; ruff leaves alone what setup
 makes, in a folder that is not a git repository; and `dev.py serve` with clients
 that misbehave, every HTTP method, a busy port, `--port`, and code or template.yaml
-saved while it runs. The serving tests use an app that echoes what it receives, in
-an environment that borrows the tests' packages (helpers.echoing_project); the Quick
-start's tests serve the real app from environments `dev.py setup` made.
+saved while it runs. The serving tests use an app that echoes what it receives,
+in an environment that borrows the tests' packages (support/dev_server.py
+echoing_project()); the Quick start's tests serve the real app from environments
+`dev.py setup` made.
 """
 
 from __future__ import annotations
@@ -20,21 +21,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from helpers import (
+from matrix import CHOICES, DEFAULTS
+from support.dev_server import (
     DevServer,
-    clean_environment,
     echoing_project,
     free_port,
     read_answer,
     request,
-    run,
     send_raw,
     told,
-    tool,
-    user_shell,
-    working_copy,
 )
-from matrix import CHOICES, DEFAULTS
+from support.processes import clean_environment, run, tool, user_shell
+from support.renders import working_copy
 
 # The Python running the tests, when it is an offered runtime: commands that stop
 # before they need an environment run with it.

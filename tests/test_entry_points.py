@@ -1,7 +1,7 @@
 """Every way docs/entry-points.md says a project can be generated, run for real:
 the cookiecutter CLI, `sam init --location` from a pip-installed SAM CLI, the
 refusal of the native (frozen) SAM CLI installers, and cookiecutter replay (cruft,
-and rendering a release with --checkout: tests/test_release.py).
+and rendering a release with --checkout: tests/test_release_rerender.py).
 
 Tools run as `python -m <module>` with the interpreter running the tests: the pinned
 versions installed beside it are the ones exercised, whichever interpreter the console
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import baked_project, python_m, run, tree, working_copy
 from matrix import DEFAULTS, ROOT, quick_matrix
+from support.processes import python_m, run
+from support.renders import baked_project, tree, working_copy
 
 ALL_OFF = quick_matrix()[1]
 assert not any(ALL_OFF[k] for k in ("logging", "tracing", "metrics")), ALL_OFF
@@ -53,12 +54,23 @@ def only_child(directory: Path) -> Path:
     return children[0]
 
 
-def sam_init(output: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+# How SAM CLI starts: pip-installed (`python -m samcli`, as the `sam` script does),
+# or as its PyInstaller bundle runs it (sys._MEIPASS set, which is what SAM CLI checks).
+PIP_INSTALLED = ["-m", "samcli"]
+FROZEN = [
+    "-c",
+    "import sys; sys.frozen = True; sys._MEIPASS = sys.prefix; "
+    "from samcli.cli.main import cli; cli(prog_name='sam')",
+]
+
+
+def sam_init(
+    output: Path, env: dict, *args: str, sam: list[str] = PIP_INSTALLED
+) -> subprocess.CompletedProcess:
     return run(
         [
             sys.executable,
-            "-m",
-            "samcli",
+            *sam,
             "init",
             "--location",
             str(ROOT),
@@ -154,26 +166,9 @@ def test_native_sam_cli_installer_refuses_loudly(tmp_path, env):
     """Runs SAM CLI's own init as its PyInstaller bundle does (sys._MEIPASS set, which
     is what SAM CLI checks): since 1.170 it refuses the .py hook with a remedy instead
     of generating an unvalidated, unpruned project, and leaves nothing behind."""
-    frozen_sam = (
-        "import sys; sys.frozen = True; sys._MEIPASS = sys.prefix; "
-        "from samcli.cli.main import cli; cli(prog_name='sam')"
-    )
     output = tmp_path / "sam"
 
-    result = run(
-        [
-            sys.executable,
-            "-c",
-            frozen_sam,
-            "init",
-            "--location",
-            str(ROOT),
-            "--no-input",
-            "--output-dir",
-            str(output),
-        ],
-        env=env,
-    )
+    result = sam_init(output, env, sam=FROZEN)
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert REFUSAL in result.stderr

@@ -1,6 +1,7 @@
 """Each combination of the options that change the generated Python runs the
-generated project's own test suite, in an environment built from its own
-requirements-dev.txt (one environment per distinct set of requirements).
+generated project's own test suite, and its type checker as `dev.py check` runs it,
+in an environment built from its own requirements-dev.txt (one environment per
+distinct set of requirements).
 
 The defaults' suite runs in the fast loop too: the behaviours users care most
 about (the decoded name, no internals in a 500, nothing of one caller in the next
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import baked_project, clean_environment, run, working_copy
 from matrix import DEFAULTS, code_matrix, combination_id, values
+from support.processes import clean_environment, run
+from support.renders import baked_project, working_copy
 
 # What build_method=makefile adds to a rendering: the same files whatever the other
 # code options (checked below), tested by the generated test_build_function.py.
@@ -89,6 +91,34 @@ def test_generated_unit_tests_pass(bake, project_envs, tmp_path, answers):
     assert " passed" in summary and "failed" not in summary, summary
     # The integration tests skip, saying why, when no stack is deployed.
     assert "AWS_SAM_STACK_NAME" in result.stdout
+
+
+def type_check(project, python):
+    """`ty check` as the project's dev.py check runs it, with that environment."""
+    return run(
+        [str(python), "-m", "ty", "check", "--python", str(python.parents[1])],
+        cwd=project,
+        env=clean_environment(),
+    )
+
+
+@pytest.mark.parametrize("answers", CODE_COMBINATIONS)
+def test_generated_code_type_checks(bake, project_envs, tmp_path, answers):
+    """The type checker over dev.py, the function and the tests (pyproject.toml
+    [tool.ty.src]); not blind: a wrong type put into app.py fails it there."""
+    project = working_copy(bake, answers, tmp_path)
+    python = project_envs.python_for(project)
+    checked = type_check(project, python)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All checks passed" in checked.stdout
+    if answers != DEFAULTS:
+        return
+    with (project / "hello_world" / "app.py").open("a", encoding="utf-8") as app:
+        app.write('\n\ndef wrong() -> int:\n    return "not an int"\n')
+    checked = type_check(project, python)
+    assert checked.returncode == 1, checked.stdout
+    assert "--> hello_world/app.py:" in checked.stdout, checked.stdout
+    assert "expected `int`" in checked.stdout, checked.stdout
 
 
 @pytest.mark.slow

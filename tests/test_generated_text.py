@@ -34,10 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
 
-from helpers import baked_project, load_cfn, post_gen
-from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
+from matrix import DEFAULTS, combination_id, quick_matrix
+from support.documents import load_cfn
+from support.markdown import MARKDOWN, opening
+from support.renders import SCOPES, baked_project, scope_matrix
+from support.template import post_gen
 
 MAX_LINE = 100
 URL = re.compile(r"\bhttps?://")
@@ -121,7 +123,6 @@ ALLOWED_MENTIONS = [
     ),
 ]
 # CommonMark with GitHub's tables and strikethrough.
-MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 # Files whose comments start with "#" (Python is read with its own tokenizer).
 HASH_COMMENTED = (".yaml", ".yml", ".toml", ".txt", ".gitignore", "Makefile")
 
@@ -439,7 +440,7 @@ def rendered_files(bake) -> Callable[[str], dict]:
 
     def files(scope: str) -> dict:
         if scope not in cache:
-            matrix = quick_matrix() if scope == "quick" else full_matrix()
+            matrix = scope_matrix(scope)
             found: dict[tuple[str, bytes, Project], str] = {}
             for answers in matrix:
                 root = baked_project(bake, answers)
@@ -454,25 +455,22 @@ def rendered_files(bake) -> Callable[[str], dict]:
     return files
 
 
-SCOPES = [
-    pytest.param("quick", id="quick"),
-    pytest.param("full", id="full", marks=pytest.mark.slow),
-]
-
-
-@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("scope", SCOPES)
-def test_generated_text(rendered_files, scope, check):
-    """One run of the check per distinct file (and project, where it matters)."""
-    distinct: dict[tuple, tuple[str, str, Project, str]] = {}
-    for (path, content, project), combination in rendered_files(scope).items():
-        key = (path, content) if check in CONTEXT_FREE else (path, content, project)
-        distinct.setdefault(key, (path, content.decode("utf-8"), project, combination))
-    findings = [
-        f"{path} ({combination}): {finding}"
-        for path, text, project, combination in distinct.values()
-        for finding in check(path, text, project)
-    ]
+def test_generated_text(rendered_files, scope):
+    """Each check once per distinct file (and project, where it matters); the
+    checks in one test, so that a worker reads the scope's files once for all."""
+    findings = []
+    for check in CHECKS:
+        distinct: dict[tuple, tuple[str, str, Project, str]] = {}
+        for (path, content, project), combination in rendered_files(scope).items():
+            key = (path, content) if check in CONTEXT_FREE else (path, content, project)
+            text = content.decode("utf-8")
+            distinct.setdefault(key, (path, text, project, combination))
+        findings += [
+            f"{check.__name__}: {path} ({combination}): {finding}"
+            for path, text, project, combination in distinct.values()
+            for finding in check(path, text, project)
+        ]
     assert findings == []
 
 
@@ -652,21 +650,10 @@ def test_answers_are_escaped_for_markdown(bake, answers):
         "description": MARKUP_DESCRIPTION,
     }
     readme = (baked_project(bake, answers) / "README.md").read_text(encoding="utf-8")
-    tokens = MARKDOWN.parse(readme)
-
-    # The README opens with the title, then the description.
-    assert [t.type for t in tokens[:6]] == [
-        "heading_open",
-        "inline",
-        "heading_close",
-        "paragraph_open",
-        "inline",
-        "paragraph_close",
-    ]
-    for inline, answer in ((tokens[1], MARKUP_NAME), (tokens[4], MARKUP_DESCRIPTION)):
+    title, description = opening(MARKDOWN.parse(readme))
+    for inline, answer in ((title, MARKUP_NAME), (description, MARKUP_DESCRIPTION)):
         assert {child.type for child in inline.children} == {"text"}, inline.children
         assert "".join(child.content for child in inline.children) == answer
-    assert tokens[0].tag == "h1"
     # GitHub renders $...$ as math, which CommonMark does not know: escaped too.
     title, _, description = readme.splitlines()[:3]
     assert re.findall(r"(?<!\\)\$", title + description) == []

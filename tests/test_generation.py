@@ -16,21 +16,6 @@ import pytest
 import yaml
 from samcli.yamlhelper import yaml_parse
 
-from helpers import (
-    SharedResults,
-    baked_project,
-    digest,
-    load_cfn,
-    load_yaml,
-    post_gen,
-    requirement_lines,
-    run,
-    run_directory,
-    session_answers,
-    tool,
-    tree,
-    working_copy,
-)
 from matrix import (
     COOKIECUTTER_JSON,
     DEFAULTS,
@@ -41,6 +26,21 @@ from matrix import (
     quick_matrix,
     values,
 )
+from support.documents import load_cfn, load_yaml
+from support.linters import python_sources, ruff_findings
+from support.pins import requirement_lines
+from support.processes import run, tool
+from support.renders import (
+    SCOPES,
+    baked_project,
+    check_each,
+    scope_matrix,
+    session_answers,
+    tree,
+    working_copy,
+)
+from support.shared import SharedResults, run_directory
+from support.template import post_gen
 
 COMBINATIONS = matrix_params()
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
@@ -279,57 +279,66 @@ def test_the_fast_loop_renders_every_value_of_every_option():
     assert quick[1]["ci"] == "none"
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_renders_exactly_the_selected_files(bake, answers):
-    project = baked_project(bake, answers)
-    assert project.name == "hello-powertools"
-    assert files_in(project) == expected_files(answers)
-    # No empty directory is left behind by pruning either.
-    assert not [d for d in project.rglob("*") if d.is_dir() and not any(d.iterdir())]
+@pytest.mark.parametrize("scope", SCOPES)
+def test_renders_exactly_the_selected_files(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert project.name == "hello-powertools"
+        assert files_in(project) == expected_files(answers)
+        # No empty directory is left behind by pruning either.
+        assert not [
+            d for d in project.rglob("*") if d.is_dir() and not any(d.iterdir())
+        ]
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
 # Syntax that is meant to survive rendering: GitHub Actions expressions.
 ALLOWED_BRACES = re.compile(r"\$\{\{ [\w.-]+ \}\}")
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_no_template_syntax_left(bake, answers):
-    project = baked_project(bake, answers)
-    for path in project.rglob("*"):
-        if path.is_file():
-            text = ALLOWED_BRACES.sub("", path.read_text(encoding="utf-8"))
-            for token in ("{{", "}}", "{%", "%}", "{#", "#}"):
-                assert token not in text, f"{token} left in {path.name}"
+@pytest.mark.parametrize("scope", SCOPES)
+def test_no_template_syntax_left(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        for path in project.rglob("*"):
+            if path.is_file():
+                text = ALLOWED_BRACES.sub("", path.read_text(encoding="utf-8"))
+                for token in ("{{", "}}", "{%", "%}", "{#", "#}"):
+                    assert token not in text, f"{token} left in {path.name}"
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_requirements_are_exactly_pinned(bake, answers):
-    project = baked_project(bake, answers)
-    function = requirement_lines(project / "hello_world" / "requirements.txt")
-    dev_text = (project / "requirements-dev.txt").read_text(encoding="utf-8")
-    dev = requirement_lines(project / "requirements-dev.txt")
-    extra = "[tracer]" if answers["tracing"] else ""
-    # Every variant's dev install starts with what sam build bundles.
-    first = next(line for line in dev_text.splitlines() if not line.startswith("#"))
-    assert first == "-r hello_world/requirements.txt"
-    if answers["powertools_source"] == "pip":
-        assert function == [f"aws-lambda-powertools{extra}=={POWERTOOLS_VERSION}"]
-        tools = dev[len(function) :]
-    else:
-        # Beside it, the layer's Powertools, with the tracer extra the layer has.
-        assert function == []
-        assert dev[0] == f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}"
-        tools = dev[1:]
-    assert dev[: len(function)] == function
-    assert [line.split("==")[0] for line in tools] == [
-        "boto3",
-        "hypothesis",
-        "pre-commit",
-        "pytest",
-        "pyyaml",
-        "ruff",
-    ]
-    assert all(re.fullmatch(r"[\w\[\].-]+==[\w.]+", line) for line in dev)
+@pytest.mark.parametrize("scope", SCOPES)
+def test_requirements_are_exactly_pinned(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        function = requirement_lines(project / "hello_world" / "requirements.txt")
+        dev_text = (project / "requirements-dev.txt").read_text(encoding="utf-8")
+        dev = requirement_lines(project / "requirements-dev.txt")
+        extra = "[tracer]" if answers["tracing"] else ""
+        # Every variant's dev install starts with what sam build bundles.
+        first = next(line for line in dev_text.splitlines() if not line.startswith("#"))
+        assert first == "-r hello_world/requirements.txt"
+        if answers["powertools_source"] == "pip":
+            assert function == [f"aws-lambda-powertools{extra}=={POWERTOOLS_VERSION}"]
+            tools = dev[len(function) :]
+        else:
+            # Beside it, the layer's Powertools, with the tracer extra the layer has.
+            assert function == []
+            assert dev[0] == f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}"
+            tools = dev[1:]
+        assert dev[: len(function)] == function
+        assert [line.split("==")[0] for line in tools] == [
+            "boto3",
+            "hypothesis",
+            "pre-commit",
+            "pytest",
+            "pyyaml",
+            "ruff",
+            "ty",
+        ]
+        assert all(re.fullmatch(r"[\w\[\].-]+==[\w.]+", line) for line in dev)
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
 @pytest.mark.parametrize(
@@ -383,63 +392,20 @@ def test_a_dependency_added_to_the_function_reaches_the_tests(bake, tmp_path, so
         "pytest",
         "PyYAML",
         "ruff",
+        "ty",
     }
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_answers_are_recorded(bake, answers):
-    project = baked_project(bake, answers)
-    recorded = json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
-    for key, value in answers.items():
-        assert recorded["cookiecutter"][key] == value
-
-
-def python_sources(project: Path) -> str:
-    """What ruff's verdict on a project depends on: its Python files and its
-    pyproject.toml (the ruff configuration, target version included)."""
-    files = [project / "pyproject.toml", *sorted(project.rglob("*.py"))]
-    return digest(
-        json.dumps(
-            [(f.relative_to(project).as_posix(), digest(f.read_bytes())) for f in files]
+@pytest.mark.parametrize("scope", SCOPES)
+def test_answers_are_recorded(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        recorded = json.loads(
+            (project / ".cookiecutter.json").read_text(encoding="utf-8")
         )
-    )
+        for key, value in answers.items():
+            assert recorded["cookiecutter"][key] == value
 
-
-def ruff_findings(projects: dict[str, Path]) -> dict[str, list[str]]:
-    """ruff check and ruff format --check over these projects in two processes;
-    findings keyed like `projects`."""
-    owners = {path.resolve(): key for key, path in projects.items()}
-    findings: dict[str, list[str]] = {key: [] for key in projects}
-
-    def owner(filename: str) -> str:
-        path = Path(filename).resolve()
-        return next(owners[p] for p in path.parents if p in owners)
-
-    paths = [str(p) for p in projects.values()]
-    checked = run(
-        [
-            tool("ruff"),
-            "check",
-            "--output-format",
-            "json",
-            "--exit-zero",
-            "--no-cache",
-            *paths,
-        ]
-    )
-    assert checked.returncode == 0, checked.stderr
-    for finding in json.loads(checked.stdout):
-        findings[owner(finding["filename"])].append(
-            f"ruff {finding['code']} {finding['filename']}:{finding['location']['row']}"
-            f" {finding['message']}"
-        )
-    formatted = run([tool("ruff"), "format", "--check", "--no-cache", *paths])
-    assert formatted.returncode in (0, 1), formatted.stderr
-    for line in formatted.stdout.splitlines():
-        if line.startswith("Would reformat: "):
-            filename = line.removeprefix("Would reformat: ")
-            findings[owner(filename)].append(f"ruff format: {filename}")
-    return findings
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
 @pytest.fixture(scope="session")
@@ -467,9 +433,12 @@ def lint_findings(request, bake, cfn_lint, tmp_path_factory):
     return findings
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_ruff_and_cfn_lint_are_clean(lint_findings, answers):
-    assert lint_findings(answers) == []
+@pytest.mark.parametrize("scope", SCOPES)
+def test_ruff_and_cfn_lint_are_clean(bake, lint_findings, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert lint_findings(answers) == []
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
 @pytest.mark.parametrize("answers", [DEFAULTS, {**DEFAULTS, "tracing": False}])
@@ -477,8 +446,8 @@ def test_renders_with_cached_templates_equal_the_cookiecutter_cli(
     bake, tmp_path, answers
 ):
     """The suite's renders keep Jinja's compiled templates between renders
-    (helpers.cache_compiled_templates): what they give is byte for byte what
-    cookiecutter's own CLI, in a process of its own, gives."""
+    (support/renders.py cache_compiled_templates()): what they give is byte for
+    byte what cookiecutter's own CLI, in a process of its own, gives."""
     words = [f"{key}={value}" for key, value in answers.items()]
     done = run(
         [tool("cookiecutter"), str(ROOT), "--no-input", "-o", str(tmp_path), *words]
@@ -489,9 +458,10 @@ def test_renders_with_cached_templates_equal_the_cookiecutter_cli(
 
 
 def test_fast_yaml_reads_as_sam_cli(bake):
-    """The suite reads the rendered YAML with libyaml (helpers.load_cfn, load_yaml):
-    each distinct template, role template and workflow of the quick subset reads as
-    SAM CLI's yaml_parse (templates) and yaml.safe_load (the rest) read it."""
+    """The suite reads the rendered YAML with libyaml (support/documents.py
+    load_cfn(), load_yaml()): each distinct template, role template and workflow of
+    the quick subset reads as SAM CLI's yaml_parse (templates) and yaml.safe_load
+    (the rest) read it."""
     checked = 0
     for relative, fast, reference in (
         ("template.yaml", load_cfn, yaml_parse),

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from helpers import post_gen, pre_gen
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -16,6 +15,7 @@ from matrix import (
     DEFAULTS,
     supported,
 )
+from support.template import post_gen, pre_gen
 
 VALID = {
     # The private keys the hook reads, as the answers carry them.

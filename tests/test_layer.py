@@ -12,13 +12,15 @@ service model). Docker is not needed for any of it, nor available here.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
+import shutil
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from markdown_it import MarkdownIt
 from samcli.commands.local.cli_common.user_exceptions import InvalidLayerVersionArn
 from samcli.commands.local.invoke.cli import cli as sam_local_invoke
 from samcli.commands.local.start_api.cli import cli as sam_local_start_api
@@ -27,7 +29,6 @@ from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.layers.layer_downloader import LayerDownloader
 
-from helpers import FUNCTION, REGION, baked_project, load_cfn
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -35,6 +36,15 @@ from matrix import (
     full_matrix,
     quick_matrix,
 )
+from support.documents import FUNCTION, REGION, load_cfn
+from support.markdown import MARKDOWN
+from support.renders import (
+    SCOPES,
+    baked_project,
+    check_each,
+    scope_matrix,
+)
+from support.shared import digest
 
 PARAMETER = "PowertoolsLayerArn"
 
@@ -75,7 +85,9 @@ def ssm_path(answers: dict) -> str:
 
 
 def layer_arn(answers: dict) -> str:
-    """An ARN of the shape Powertools' SSM parameter holds (FACTS.md §5)."""
+    """An ARN of the shape Powertools' SSM parameter holds, as the workflow that
+    writes them names the layer:
+    aws-powertools/powertools-lambda-python .github/workflows/update_ssm.yml."""
     runtime = answers["runtime"].replace(".", "")
     return (
         f"arn:aws:lambda:{REGION}:017000801446:layer:"
@@ -96,7 +108,7 @@ def local_layers(project, overrides: dict | None) -> list[LayerVersion]:
 @pytest.mark.parametrize("answers", LAYER)
 def test_layer_is_the_pinned_ssm_parameter(bake, answers):
     template = load_cfn(baked_project(bake, answers) / "template.yaml")
-    # Beside FunctionPermissionsBoundary (tests/test_delivery.py).
+    # Beside FunctionPermissionsBoundary (test_deploy_role_reach.py).
     assert set(template["Parameters"]) == {PARAMETER, "FunctionPermissionsBoundary"}
     assert template["Parameters"][PARAMETER] == {
         "Type": "AWS::SSM::Parameter::Value<String>",
@@ -170,7 +182,7 @@ def readme_shell_commands(readme: str) -> list[list[str]]:
     """Every command of a Markdown page's bash blocks, continuation lines joined,
     as the shell splits it ($LAYER_ARN left as a word)."""
     commands = []
-    for token in MarkdownIt("commonmark").parse(readme):
+    for token in MARKDOWN.parse(readme):
         if token.type == "fence" and token.info == "bash":
             for line in token.content.replace("\\\n", " ").splitlines():
                 words = shlex.split(line, comments=True)
@@ -218,3 +230,48 @@ def test_pip_build_has_nothing_of_the_layer(bake, answers):
     template = load_cfn(project / "template.yaml")
     assert PARAMETER not in template["Parameters"]
     assert local_layers(project, None) == []
+
+
+# What the generated layer-version test reads.
+LAYER_GUARD = "tests/unit/test_layer_version.py"
+LAYER_GUARD_READS = ["template.yaml", "requirements-dev.txt", LAYER_GUARD]
+
+
+def layer_guard(root: Path) -> str | None:
+    """The generated layer-version test (a plain function) run on the project at
+    `root`: None if it passes, else its failure's message."""
+    path = root / LAYER_GUARD
+    spec = importlib.util.spec_from_file_location(f"guard_{digest(str(path))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.test_the_layer_is_the_pinned_powertools_version()
+    except AssertionError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_layer_version_guard_fails_when_the_copies_disagree(bake, tmp_path, scope):
+    """The generated test passes as rendered and fails once requirements-dev.txt pins
+    another Powertools than the layer in template.yaml (what a Dependabot update
+    does): for every layer combination of the scope, once per distinct content of
+    what the test reads."""
+    combinations = [a for a in scope_matrix(scope) if a["powertools_source"] == "layer"]
+
+    def check(project: Path, answers: dict) -> None:
+        copy = tmp_path / combination_id(answers)
+        for name in LAYER_GUARD_READS:
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(project / name, copy / name)
+        assert layer_guard(copy) is None
+        requirements = copy / "requirements-dev.txt"
+        bumped = requirements.read_text(encoding="utf-8").replace(
+            f"=={POWERTOOLS_VERSION}", "==99.0.0"
+        )
+        requirements.write_text(bumped, encoding="utf-8")
+        failure = layer_guard(copy)
+        assert failure is not None and "requirements-dev.txt pins 99.0.0" in failure
+
+    check_each(bake.alike(combinations, LAYER_GUARD_READS), check)

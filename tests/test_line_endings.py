@@ -8,11 +8,13 @@ fast loop, the rest of the full product under `slow`.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from helpers import baked_project, run
 from matrix import ROOT, matrix_params
+from support.processes import run
+from support.renders import SCOPES, check_each, scope_matrix
 
 COMBINATIONS = matrix_params()
 TRAILING_WHITESPACE = re.compile(rb"[ \t]+$", re.MULTILINE)
@@ -32,18 +34,20 @@ def text_problems(name: str, data: bytes) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_rendered_files_are_clean_lf_text(bake, answers):
-    project = baked_project(bake, answers)
-    problems = [
-        problem
-        for path in sorted(project.rglob("*"))
-        if path.is_file()
-        for problem in text_problems(
-            path.relative_to(project).as_posix(), path.read_bytes()
-        )
-    ]
-    assert problems == []
+@pytest.mark.parametrize("scope", SCOPES)
+def test_rendered_files_are_clean_lf_text(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        problems = [
+            problem
+            for path in sorted(project.rglob("*"))
+            if path.is_file()
+            for problem in text_problems(
+                path.relative_to(project).as_posix(), path.read_bytes()
+            )
+        ]
+        assert problems == []
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
 def test_checkouts_keep_lf_endings():

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import baked_project, load_cfn, transformed
 from matrix import DEFAULTS, ROOT, combination_id, full_matrix, quick_matrix
+from support.documents import load_cfn, transformed
+from support.renders import baked_project
 
 MONITORING_TYPES = {
     "AWS::SNS::Topic",
@@ -36,7 +37,9 @@ AWS_ALARMS = {
     "function-errors": ("AWS/Lambda", "Errors", "Sum", 60, 1, 1, 0),
     "function-throttles": ("AWS/Lambda", "Throttles", "Sum", 60, 5, 5, 0),
     "function-duration": ("AWS/Lambda", "Duration", "p99", 60, 5, 5, None),
-    # AWS's recommended 5XXError alarm (FACTS.md section 9).
+    # AWS's recommended 5XXError alarm (Amazon CloudWatch User Guide, "Recommended
+    # alarms", https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/
+    # Best_Practice_Recommended_Alarms_AWS_Services.html, Amazon API Gateway).
     "api-5xx": ("AWS/ApiGateway", "5XXError", "Average", 60, 3, 3, 0.05),
     "api-latency": ("AWS/ApiGateway", "Latency", "p99", 60, 5, 5, 2500),
 }
@@ -139,7 +142,8 @@ def check_template(template: dict, answers: dict) -> None:
     # so no address is a parameter, and the stack subscribes nothing.
     (topic_id, topic), *_ = of_type(template, "AWS::SNS::Topic").items()
     assert sub(topic["Properties"]["TopicName"]) == f"{STACK}-alarms"
-    # CloudWatch cannot publish to a topic under alias/aws/sns (FACTS.md section 9).
+    # CloudWatch cannot publish to a topic under alias/aws/sns (AWS re:Post
+    # Knowledge Center, https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns).
     assert "KmsMasterKeyId" not in topic["Properties"]
     assert "Subscription" not in topic["Properties"]
     assert "AWS::SNS::Subscription" not in kinds

@@ -29,13 +29,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
-    SHOWN_ABOVE_THE_TABLE,
-    baked_project,
-    pre_gen,
-    selection_table,
-    tree,
-)
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -49,6 +42,9 @@ from matrix import (
     supported,
     values,
 )
+from support.markdown import SHOWN_ABOVE_THE_TABLE, selection_table
+from support.renders import baked_project, tree
+from support.template import pre_gen
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 # A name no place declares: what a new option looks like before any work.

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import CACHE, TOOL_PINS, baked_project, clean_environment, run
 from matrix import COOKIECUTTER_JSON, DEFAULTS, ROOT, full_matrix, quick_matrix
+from support.processes import clean_environment, run
+from support.renders import baked_project
+from support.shared import CACHE
+from support.tools import TOOL_PINS
 
 CONFIG = ".pre-commit-config.yaml"
 EVERYTHING_OFF = quick_matrix()[1]

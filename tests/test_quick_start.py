@@ -31,31 +31,35 @@ from urllib.parse import urlsplit
 
 import pytest
 from filelock import FileLock
-from markdown_it import MarkdownIt
 from samcli.commands.deploy.guided_context import GuidedContext
 
-from helpers import (
-    FIXED_PIP,
+from matrix import DEFAULTS, combination_id, quick_matrix
+from support.dev_server import (
     DevServer,
-    baked_project,
-    clean_environment,
     echoing_project,
-    load_cfn,
-    post_gen,
     read_answer,
     request,
-    require_interpreter,
-    run,
     send_raw,
+    told,
+)
+from support.documents import load_cfn
+from support.environments import (
+    FIXED_PIP,
+    require_interpreter,
     shared_environments,
     stock_python,
-    told,
-    user_shell,
+)
+from support.markdown import MARKDOWN, opening
+from support.processes import clean_environment, run, user_shell
+from support.renders import (
+    SCOPES,
+    baked_project,
+    check_each,
+    scope_matrix,
     working_copy,
 )
-from matrix import DEFAULTS, combination_id, matrix_params, quick_matrix
+from support.template import post_gen
 
-MARKDOWN = MarkdownIt("commonmark").enable("table")
 README_LINES = 200
 APP_LINES = 80
 
@@ -97,15 +101,8 @@ def test_readme_opens_with_three_commands(bake, answers):
     readme = (project / "README.md").read_text(encoding="utf-8")
     tokens = MARKDOWN.parse(readme)
     # Title, one paragraph (the description), then the Quick start.
-    assert [t.type for t in tokens[:7]] == [
-        "heading_open",
-        "inline",
-        "heading_close",
-        "paragraph_open",
-        "inline",
-        "paragraph_close",
-        "heading_open",
-    ]
+    opening(tokens)
+    assert tokens[6].type == "heading_open"
     assert (tokens[6].tag, tokens[7].content) == ("h2", "Quick start")
     commands, windows = quick_start_commands(readme)
     python = answers["runtime"]  # python3.13
@@ -174,22 +171,25 @@ def markdown_links(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-@pytest.mark.parametrize("answers", matrix_params())
-def test_every_docs_link_resolves(bake, answers):
+@pytest.mark.parametrize("scope", SCOPES)
+def test_every_docs_link_resolves(bake, scope):
     """README.md and docs/*.md link only to pages this combination has (each
     docs/ page of a declined option is pruned, and so must be its link)."""
-    project = baked_project(bake, answers)
-    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
-    linked = set()
-    for page in pages:
-        for href in markdown_links(page.read_text(encoding="utf-8")):
-            if re.match(r"[a-z]+:", href) or href.startswith("#"):
-                continue
-            target = (page.parent / href.split("#")[0]).resolve()
-            assert target.is_file(), f"{page.name} links to {href}"
-            linked.add(target)
-    # Every docs/ page is reachable from the README, directly or not.
-    assert set(pages[1:]) <= linked, sorted(p.name for p in set(pages[1:]) - linked)
+
+    def check(project: Path, answers: dict) -> None:
+        pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+        linked = set()
+        for page in pages:
+            for href in markdown_links(page.read_text(encoding="utf-8")):
+                if re.match(r"[a-z]+:", href) or href.startswith("#"):
+                    continue
+                target = (page.parent / href.split("#")[0]).resolve()
+                assert target.is_file(), f"{page.name} links to {href}"
+                linked.add(target)
+        # Every docs/ page is reachable from the README, directly or not.
+        assert set(pages[1:]) <= linked, sorted(p.name for p in set(pages[1:]) - linked)
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
 # --- the three commands, run as written -----------------------------------------

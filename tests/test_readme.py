@@ -12,7 +12,6 @@ import tomllib
 
 import pytest
 
-from helpers import SHOWN_ABOVE_THE_TABLE, baked_project, selection_table
 from matrix import (
     BOOLEANS,
     CHOICES,
@@ -23,6 +22,8 @@ from matrix import (
     full_matrix,
     quick_matrix,
 )
+from support.markdown import SHOWN_ABOVE_THE_TABLE, selection_table
+from support.renders import baked_project
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"

@@ -12,11 +12,12 @@ against the rendered template.yaml, so picture and stack cannot drift apart.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from helpers import baked_project
 from matrix import matrix_params
+from support.renders import SCOPES, check_each, scope_matrix
 
 COMBINATIONS = matrix_params()
 
@@ -71,35 +72,39 @@ def expected(answers: dict) -> tuple[set[str], set[tuple[str, str]]]:
     return services, edges
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_diagram_names_exactly_the_selected_services(bake, answers):
-    project = baked_project(bake, answers)
-    nodes, edges = diagram((project / "README.md").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("scope", SCOPES)
+def test_diagram_names_exactly_the_selected_services(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        nodes, edges = diagram((project / "README.md").read_text(encoding="utf-8"))
 
-    services, expected_edges = expected(answers)
-    assert set(nodes.values()) == services
-    assert edges == expected_edges
+        services, expected_edges = expected(answers)
+        assert set(nodes.values()) == services
+        assert edges == expected_edges
+
+    check_each(bake.each(scope_matrix(scope)), check)
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_diagram_matches_the_rendered_stack(bake, answers):
-    project = baked_project(bake, answers)
-    readme = (project / "README.md").read_text(encoding="utf-8")
-    template = (project / "template.yaml").read_text(encoding="utf-8")
-    nodes, _ = diagram(readme)
-    block = MERMAID_BLOCK.search(readme)[1]
+@pytest.mark.parametrize("scope", SCOPES)
+def test_diagram_matches_the_rendered_stack(bake, scope):
+    def check(project: Path, answers: dict) -> None:
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        template = (project / "template.yaml").read_text(encoding="utf-8")
+        nodes, _ = diagram(readme)
+        block = MERMAID_BLOCK.search(readme)[1]
 
-    assert ("AWS X-Ray" in nodes.values()) == ("Tracing: Active" in template)
-    assert ("Amazon CloudWatch metrics" in nodes.values()) == (
-        "POWERTOOLS_METRICS_NAMESPACE" in template
-    )
-    assert ("Amazon CloudWatch alarms" in nodes.values()) == (
-        "Type: AWS::CloudWatch::Alarm" in template
-    )
-    assert ("Amazon SNS" in nodes.values()) == ("Type: AWS::SNS::Topic" in template)
-    assert "Type: AWS::Logs::LogGroup" in template
-    assert "RetentionInDays: 30" in template and "log group, 30 days" in block
-    assert "StageName: Prod" in template and "stage Prod" in block
-    assert "  HelloWorldFunction:\n" in template and "HelloWorldFunction" in block
-    assert f"{answers['runtime']}, {answers['architecture']}" in block
-    assert ("JSON logs, Powertools Logger" in block) == answers["logging"]
+        assert ("AWS X-Ray" in nodes.values()) == ("Tracing: Active" in template)
+        assert ("Amazon CloudWatch metrics" in nodes.values()) == (
+            "POWERTOOLS_METRICS_NAMESPACE" in template
+        )
+        assert ("Amazon CloudWatch alarms" in nodes.values()) == (
+            "Type: AWS::CloudWatch::Alarm" in template
+        )
+        assert ("Amazon SNS" in nodes.values()) == ("Type: AWS::SNS::Topic" in template)
+        assert "Type: AWS::Logs::LogGroup" in template
+        assert "RetentionInDays: 30" in template and "log group, 30 days" in block
+        assert "StageName: Prod" in template and "stage Prod" in block
+        assert "  HelloWorldFunction:\n" in template and "HelloWorldFunction" in block
+        assert f"{answers['runtime']}, {answers['architecture']}" in block
+        assert ("JSON logs, Powertools Logger" in block) == answers["logging"]
+
+    check_each(bake.each(scope_matrix(scope)), check)

@@ -20,18 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
-    FUNCTION,
-    REGION,
-    baked_project,
-    environment_variables,
-    function_properties,
-    layer_stand_in,
-    require_interpreter,
-    run,
-    sam_environment,
-    tool,
-)
 from matrix import (
     DEFAULTS,
     POWERTOOLS_VERSION,
@@ -41,6 +29,17 @@ from matrix import (
     quick_matrix,
     values,
 )
+from support.documents import (
+    FUNCTION,
+    REGION,
+    environment_variables,
+    function_properties,
+)
+from support.environments import require_interpreter
+from support.layer import layer_stand_in
+from support.processes import run, tool
+from support.renders import baked_project, check_each
+from support.sam import sam_environment
 
 pytestmark = pytest.mark.slow
 
@@ -141,28 +140,36 @@ def test_in_process_validation_finds_what_the_cli_finds(
     assert {"E3034", "W2531"} <= set(cli_rules)  # Timeout maximum, deprecated runtime
 
 
-@pytest.mark.parametrize(
-    "answers", [pytest.param(a, id=k) for k, a in IN_PROCESS_VALIDATED.items()]
-)
-def test_sam_validate_lint_in_process(bake, in_process_validator, answers):
-    project = baked_project(bake, answers)
-    findings, translated = in_process_validator(project / "template.yaml")
-    assert findings == []
+def test_sam_validate_lint_in_process(bake, in_process_validator):
+    """Every other distinct template.yaml (the full matrix less ci, which changes
+    none: the test above), as `sam validate --lint` validates it."""
 
-    # The translation is the CloudFormation that would be deployed: the options
-    # reach it.
-    resources = translated["Resources"]
-    function = resources[FUNCTION]["Properties"]
-    assert function["Runtime"] == answers["runtime"]
-    assert function["Architectures"] == [answers["architecture"]]
-    assert ("Layers" in function) == (answers["powertools_source"] == "layer")
-    assert (function.get("TracingConfig") == {"Mode": "Active"}) == answers["tracing"]
-    variables = function["Environment"]["Variables"]
-    assert ("POWERTOOLS_METRICS_NAMESPACE" in variables) == answers["metrics"]
-    assert ("POWERTOOLS_LOG_LEVEL" in variables) == answers["logging"]
-    stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
-    assert [s["Properties"]["StageName"] for s in stages] == ["Prod"]
-    assert stages[0]["Properties"].get("TracingEnabled", False) == answers["tracing"]
+    def check(project: Path, answers: dict) -> None:
+        findings, translated = in_process_validator(project / "template.yaml")
+        assert findings == []
+
+        # The translation is the CloudFormation that would be deployed: the options
+        # reach it.
+        resources = translated["Resources"]
+        function = resources[FUNCTION]["Properties"]
+        assert function["Runtime"] == answers["runtime"]
+        assert function["Architectures"] == [answers["architecture"]]
+        assert ("Layers" in function) == (answers["powertools_source"] == "layer")
+        assert (function.get("TracingConfig") == {"Mode": "Active"}) == answers[
+            "tracing"
+        ]
+        variables = function["Environment"]["Variables"]
+        assert ("POWERTOOLS_METRICS_NAMESPACE" in variables) == answers["metrics"]
+        assert ("POWERTOOLS_LOG_LEVEL" in variables) == answers["logging"]
+        stages = [
+            r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"
+        ]
+        assert [s["Properties"]["StageName"] for s in stages] == ["Prod"]
+        assert (
+            stages[0]["Properties"].get("TracingEnabled", False) == answers["tracing"]
+        )
+
+    check_each(bake.each(IN_PROCESS_VALIDATED.values()), check)
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""The rendered template.yaml starts secure: checkov (in its own environment, see
-noxfile.py) finds no failed check, every check the template skips says why, and the
-function's role grants no wildcard action.
+"""The rendered templates start secure: checkov (in its own environment, see
+noxfile.py) finds no failed check in template.yaml or deploy-role.yaml, every check
+they skip says why, cfn-lint passes the role template (template.yaml's is
+test_generation.py's), the function's role grants no wildcard action, the API takes
+TLS 1.2 or later and the function's log group outlives the stack.
 
 checkov runs once per distinct template this run's security tests render. Missing
 checkov skips the checkov test locally and fails it in CI (CI=true).
@@ -8,34 +10,50 @@ checkov skips the checkov test locally and fails it in CI (CI=true).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from helpers import (
-    assert_nothing_unjustified,
-    baked_project,
-    policy_actions,
-    session_answers,
-    transformed,
-)
 from matrix import combination_id, matrix_params, quick_matrix
+from support.deploy_role import ROLE
+from support.documents import transformed
+from support.github import github_combinations
+from support.iam import policy_actions
+from support.linters import assert_nothing_unjustified
+from support.renders import (
+    SCOPES,
+    baked_project,
+    check_each,
+    scope_matrix,
+    session_answers,
+)
 
 COMBINATIONS = matrix_params()
 
 
 @pytest.fixture(scope="session")
 def checkov_results(request, bake, checkov_scan):
-    """results(answers): checkov's checks of that rendering's template.yaml. checkov
-    runs once per distinct template of this run's security tests, in batches the
-    workers share out."""
+    """results(path): checkov's checks of that rendered template. checkov runs once
+    per distinct template.yaml and deploy-role.yaml of this run's checkov tests, all
+    in one batch the workers share out: a worker starts checkov (seconds each
+    time) once for both kinds of template."""
     rendered = bake.render_all(session_answers(request, "checkov_results"))
     assert all(r.project_path for r in rendered), "a combination failed to render"
-    checkov_scan.prefetch(r.project_path / "template.yaml" for r in rendered)
-    return lambda answers: checkov_scan(baked_project(bake, answers) / "template.yaml")
+    templates = [r.project_path / name for r in rendered for name in TEMPLATES]
+    checkov_scan.prefetch(path for path in templates if path.is_file())
+    return checkov_scan
 
 
-@pytest.mark.parametrize("answers", COMBINATIONS)
-def test_checkov_finds_nothing_unjustified(checkov_results, answers):
-    assert_nothing_unjustified(checkov_results(answers))
+TEMPLATES = ("template.yaml", ROLE)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_checkov_finds_nothing_unjustified(bake, checkov_results, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert_nothing_unjustified(checkov_results(project / "template.yaml"))
+
+    check_each(bake.alike(scope_matrix(scope), ["template.yaml"]), check)
 
 
 # AWS managed policies the SAM-generated role may carry. Their actions are explicit
@@ -60,3 +78,61 @@ def test_function_role_has_no_wildcard_actions(bake, monkeypatch, answers):
     actions = policy_actions(resources)
     assert "sts:AssumeRole" in actions
     assert [a for a in actions if "*" in a] == []
+
+
+# API Gateway's security policies for REST APIs (developer guide, "Security policies
+# for REST APIs in API Gateway"): TLS_1_0 and TLS_1_2 are the legacy ones, and any
+# SecurityPolicy_* value an enhanced one that also needs EndpointAccessMode. cfn-lint
+# takes any string there.
+TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
+    bake, monkeypatch, scope
+):
+    """As CloudFormation gets it (after the SAM transform): the REST API's minimum
+    TLS version, and the function's log group kept on deletion and replacement."""
+
+    def check(project: Path, answers: dict) -> None:
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        resources = transformed(project / "template.yaml")["Resources"]
+        (api,) = [
+            r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"
+        ]
+        policy = api["Properties"]["SecurityPolicy"]
+        assert TLS_1_2_OR_LATER.fullmatch(policy), policy
+        if policy.startswith("SecurityPolicy_"):
+            assert "EndpointAccessMode" in api["Properties"]
+        (logs,) = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+        assert logs["DeletionPolicy"] == logs["UpdateReplacePolicy"] == "Retain"
+
+    check_each(bake.alike(github_combinations(scope), ["template.yaml"]), check)
+
+
+# --- linters on the role template, once per distinct rendering ---
+
+
+@pytest.fixture(scope="session")
+def role_cfn_lint(request, bake, cfn_lint):
+    """cfn-lint as `sam validate --lint` runs it, once per distinct role template in
+    batches the workers share out (the run's results, as for template.yaml)."""
+    combinations = session_answers(request, "role_cfn_lint")
+    cfn_lint.prefetch(rendering.path for rendering in bake.distinct(ROLE, combinations))
+    return cfn_lint
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_template_passes_cfn_lint(bake, role_cfn_lint, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert role_cfn_lint(project / ROLE) == []
+
+    check_each(bake.alike(github_combinations(scope), [ROLE]), check)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_role_template_passes_checkov(bake, checkov_results, scope):
+    def check(project: Path, answers: dict) -> None:
+        assert_nothing_unjustified(checkov_results(project / ROLE))
+
+    check_each(bake.alike(github_combinations(scope), [ROLE]), check)

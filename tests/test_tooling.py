@@ -10,8 +10,9 @@ import sys
 import tomllib
 
 import noxfile
-from helpers import TOOL_PINS, run
 from matrix import ROOT
+from support.processes import run
+from support.tools import TOOL_PINS
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXACT = re.compile(r"[A-Za-z0-9][\w.-]*(\[[\w,]+\])?==[\w.]+")
@@ -72,15 +73,20 @@ NOT_DEPENDENCIES = {"app"}
 
 
 def third_party_imports() -> dict[str, set[str]]:
-    """Top-level names imported anywhere in tests/, bench/ and the option model,
-    leaving out the standard library and this repository's own modules: name ->
-    the files importing it."""
+    """Top-level names imported anywhere in tests/ (its support package included),
+    bench/ and the option model, leaving out the standard library and this
+    repository's own modules: name -> the files importing it."""
     own = {p.stem for p in (ROOT / "tests").glob("*.py")} | {
         "bench",
         "matrix",
         "noxfile",
+        "support",
     }
-    files = [*(ROOT / "tests").glob("*.py"), *(ROOT / "bench").glob("*.py")]
+    files = [
+        *(ROOT / "tests").glob("*.py"),
+        *(ROOT / "tests" / "support").glob("*.py"),
+        *(ROOT / "bench").glob("*.py"),
+    ]
     found: dict[str, set[str]] = {}
     for path in [*files, ROOT / "matrix.py"]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 import noxfile
-from helpers import baked_project, isolated_tool, load_workflow, run
 from matrix import (
     DEFAULTS,
     MATRIX_KEYS,
@@ -37,6 +36,10 @@ from matrix import (
     render_jobs,
     values,
 )
+from support.documents import load_workflow
+from support.processes import run
+from support.renders import baked_project
+from support.tools import isolated_tool
 
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 PINNED_USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")

@@ -4,8 +4,8 @@
                              SAM CLI), the git pre-commit hook; rerunnable
     python3.X dev.py serve   the API at http://127.0.0.1:3000 (--port N for
                              another) until Ctrl-C, without Docker (below)
-    python3.X dev.py check   what CI checks: ruff, unit tests, sam validate --lint,
-                             sam build
+    python3.X dev.py check   what CI checks: ruff, ty (types), unit tests,
+                             sam validate --lint, sam build
 
 Run it with the function's Python, the Runtime in template.yaml (on Windows
 `py -3.X dev.py ...`): `sam build` needs it too. Standard library only.
@@ -32,6 +32,7 @@ import argparse
 import base64
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -44,6 +45,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 ROOT = Path(__file__).resolve().parent
@@ -66,7 +68,7 @@ SERVE_SOCKET = "DEV_PY_SERVE_SOCKET"
 COMMAND = "dev.py"  # "dev.py setup" once the command is known, for messages
 
 
-def fail(problem: str, advice: str, code: int = 1) -> None:
+def fail(problem: str, advice: str, code: int = 1) -> NoReturn:
     """Stop with what went wrong and what to do, never a traceback."""
     print(f"{COMMAND}: {problem}\n  {advice}", file=sys.stderr, flush=True)
     sys.exit(code)
@@ -243,6 +245,15 @@ def check(_: argparse.Namespace) -> None:
         "--check",
         ".",
         advice=f"`{shown(python)} -m ruff format .` formats them",
+    )
+    run(
+        python,
+        "-m",
+        "ty",
+        "check",
+        "--python",
+        VENV,
+        advice="fix the types ty reports (pyproject.toml [tool.ty] says where)",
     )
     run(python, "-m", "pytest", "tests/unit", advice="fix the failing tests")
     env = dict(os.environ)
@@ -439,19 +450,22 @@ class Gateway(BaseHTTPRequestHandler):
         body = self.read_body()
         if body is None:
             return  # refused, answered
-        if self.function is None:
+        function = self.function
+        if function is None:
             self.answer(502, JSON, FAILED)
             return
         url = urlsplit(self.path)
-        found = self.function.route(self.command, url.path)
+        found = function.route(self.command, url.path)
         if found is None:
-            self.answer_missing_route()
+            self.answer_missing_route(function)
             return
         route, parameters = found
         with self.calls:
             request_id = str(uuid.uuid4())
-            event = self.event(route, parameters, url.path, url.query, body, request_id)
-            response = self.invoke(event, Context(self.function, request_id))
+            event = self.event(
+                function, route, parameters, url.path, url.query, body, request_id
+            )
+            response = self.invoke(function, event, Context(function, request_id))
         if response is None:
             self.answer(502, JSON, FAILED)
             return
@@ -461,11 +475,11 @@ class Gateway(BaseHTTPRequestHandler):
         data = base64.b64decode(data) if response.get("isBase64Encoded") else data
         self.answer(response["statusCode"], headers, data)
 
-    def invoke(self, event: dict, context: Context) -> dict | None:
+    def invoke(self, function: Function, event: dict, context: Context) -> dict | None:
         """The handler's proxy response; None, reported, if it raised or returned
         something API Gateway rejects (it answers those with a 502)."""
         try:
-            response = self.function.handler(event, context)
+            response = function.handler(event, context)
         except Exception:
             import traceback
 
@@ -511,7 +525,9 @@ class Gateway(BaseHTTPRequestHandler):
             return None
         return body
 
-    def event(self, route, parameters, path, query, raw, request_id) -> dict:
+    def event(
+        self, function: Function, route, parameters, path, query, raw, request_id
+    ) -> dict:
         headers, multi_headers = by_name(list(self.headers.items()))
         queries, multi_queries = by_name(parse_qsl(query, keep_blank_values=True))
         try:
@@ -537,10 +553,10 @@ class Gateway(BaseHTTPRequestHandler):
                 "requestTime": time.strftime(
                     "%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)
                 ),
-                "path": f"/{self.function.stage}{path}",
+                "path": f"/{function.stage}{path}",
                 "accountId": "123456789012",
                 "protocol": self.request_version,
-                "stage": self.function.stage,
+                "stage": function.stage,
                 "domainPrefix": "localhost",
                 "requestTimeEpoch": int(now * 1000),
                 "requestId": request_id,
@@ -555,10 +571,10 @@ class Gateway(BaseHTTPRequestHandler):
             "isBase64Encoded": encoded,
         }
 
-    def answer_missing_route(self) -> None:
+    def answer_missing_route(self, function: Function) -> None:
         """What API Gateway answers a path or method no route declares: the API's
         MISSING_AUTHENTICATION_TOKEN gateway response, else its default 403."""
-        response = self.function.missing_route
+        response = function.missing_route
         headers = {"Content-Type": ["application/json"]}
         parameters = response.get("ResponseParameters", {}).get("Headers", {})
         for name, value in parameters.items():
@@ -630,7 +646,8 @@ def serve_function() -> None:
     """The server process, in .venv: serves on the reloader's socket."""
     stop_when_parent_does()
     # The function's log and metric lines as they are written, even into a pipe.
-    sys.stdout.reconfigure(line_buffering=True)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     listener = socket.fromfd(
         int(os.environ[SERVE_SOCKET]), socket.AF_INET, socket.SOCK_STREAM
     )
@@ -699,7 +716,8 @@ def snapshot() -> dict[str, tuple[int, int]]:
 
 def stop(server: subprocess.Popen) -> None:
     if server.poll() is None:
-        server.stdin.close()  # stop_when_parent_does
+        if server.stdin is not None:  # stdin=PIPE: stop_when_parent_does reads it
+            server.stdin.close()
         try:
             server.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -716,16 +734,20 @@ def serve(arguments: argparse.Namespace) -> None:
     environment = {**os.environ, SERVE_SOCKET: str(listener.fileno())}
     if os.name == "nt":
         listener.set_inheritable(True)
-        passing = {"close_fds": False}
+        close_fds, pass_fds = False, ()
     else:
-        passing = {"pass_fds": (listener.fileno(),)}
+        close_fds, pass_fds = True, (listener.fileno(),)
     command = [executable(VENV, "python"), __file__, "serve"]
     files = snapshot()
     server = None
     try:
         while True:
             server = subprocess.Popen(
-                command, stdin=subprocess.PIPE, env=environment, **passing
+                command,
+                stdin=subprocess.PIPE,
+                env=environment,
+                close_fds=close_fds,
+                pass_fds=pass_fds,
             )
             reported = False
             current = files

@@ -110,7 +110,7 @@ def remove_distribution(target: Path, name: str) -> None:
     ]
     folders = set()
     for file in distribution.files or []:
-        path = Path(distribution.locate_file(file)).resolve()
+        path = Path(str(distribution.locate_file(file))).resolve()
         if target in path.parents:
             path.unlink(missing_ok=True)
             folders.update(p for p in path.parents if target in p.parents)

@@ -7,7 +7,9 @@ import json
 {% if not L %}
 import logging
 {% endif %}
+from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 {% if L or M %}
 from aws_lambda_powertools import {{ ["Logger" if L else "", "Metrics" if M else ""] | select | join(", ") }}
@@ -32,7 +34,7 @@ def json_without_markup(data: object) -> str:
     return json.dumps(data, separators=(",", ":")).translate(MARKUP_ESCAPES)
 
 
-def json_response(status: int, message: str) -> Response:
+def json_response(status: int, message: str | dict) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -75,7 +77,10 @@ class JsonResolver(APIGatewayRestResolver):
 {% endif %}
         return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
 
-    def resolve(self, event: dict, context: LambdaContext) -> dict:
+    def resolve(
+        self, event: Mapping[str, Any], context: LambdaContext
+    ) -> dict[str, Any]:
+        response: dict[str, Any]
         try:
             response = super().resolve(event, context)
         except Exception:

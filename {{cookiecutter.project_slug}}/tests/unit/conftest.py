@@ -7,9 +7,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+
+if TYPE_CHECKING:  # for the type checker only: nothing here imports Powertools
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The environment template.yaml gives the function; set before `app` is imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", {{ cookiecutter.service_name | tojson }})
@@ -74,7 +77,8 @@ def call(event: Any, context: FakeLambdaContext) -> tuple[int, Any]:
     """Invoke the handler; return the status code and the decoded JSON body."""
     import app
 
-    response = app.lambda_handler(event, context)
+    # The fake has what Powertools reads of Lambda's context object.
+    response = app.lambda_handler(event, cast("LambdaContext", context))
     # REST API (payload v1) responses carry multiValueHeaders.
     headers = response["multiValueHeaders"]
     assert headers["Content-Type"] == ["application/json"]
@@ -101,9 +105,11 @@ def log_records():
     import app
 
     handler = Records()
-    level = app.logger.level
-    app.logger.addHandler(handler)
-    app.logger.setLevel(logging.DEBUG)
+    # The standard library's logger, behind Powertools Logger or as it is.
+    logger = logging.getLogger(app.logger.name)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
     yield handler.records
-    app.logger.removeHandler(handler)
-    app.logger.setLevel(level)
+    logger.removeHandler(handler)
+    logger.setLevel(level)

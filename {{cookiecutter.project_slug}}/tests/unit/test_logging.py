@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 import os
 from typing import Any
 
@@ -20,13 +21,15 @@ def log_lines():
     buffer instead of relying on capsys.
     """
     buffer = io.StringIO()
-    previous = app.logger.registered_handler.setStream(buffer)
+    handler = app.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(buffer)
 
     def read() -> list[dict[str, Any]]:
         return [json.loads(line) for line in buffer.getvalue().splitlines()]
 
     yield read
-    app.logger.registered_handler.setStream(previous)
+    handler.setStream(previous)
 
 
 def test_log_lines_carry_service_and_request_context(

@@ -1,0 +1,91 @@
+"""Reading what was rendered: YAML as SAM CLI and PyYAML read it (on libyaml),
+workflows, template.yaml after the SAM transform, the function's properties."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from pathlib import Path
+
+import samcli.yamlhelper as samcli_yaml
+import yaml
+
+# The region the tests lint, validate and run the function for (`sam validate
+# --lint` needs one).
+REGION = "us-east-1"
+FUNCTION = "HelloWorldFunction"
+
+
+class CloudFormationLoader(yaml.CSafeLoader):
+    """What SAM CLI's yaml_parse reads a template with (its constructors: short
+    forms such as !Ref as CloudFormation's long ones, mappings as OrderedDict) on
+    libyaml's parser instead of PyYAML's pure-Python one: ten times faster, for the
+    tests that read every combination's templates.
+    test_fast_yaml_reads_as_sam_cli checks the two give the same documents."""
+
+
+CloudFormationLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, samcli_yaml._dict_constructor
+)
+
+CloudFormationLoader.add_multi_constructor(
+    "!", samcli_yaml.intrinsics_multi_constructor
+)
+
+
+def load_cfn(path: Path) -> dict:
+    """A CloudFormation or SAM template, as SAM CLI reads it."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=CloudFormationLoader)
+
+
+def load_yaml(path: Path):
+    """A YAML file, as yaml.safe_load reads it (libyaml's parser)."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+
+
+def load_workflow(path: Path) -> dict:
+    """A GitHub Actions workflow file."""
+    workflow = load_yaml(path)
+    workflow["on"] = workflow.pop(True)  # YAML 1.1 reads the key `on` as True
+    return workflow
+
+
+def transformed(template: Path) -> dict:
+    """template.yaml as CloudFormation, after the SAM transform (no AWS calls): a
+    copy of the one transform per distinct content and region in this process
+    (about a second each; many tests read the same template)."""
+    text = template.read_text(encoding="utf-8")
+    return copy.deepcopy(_transform(text, os.environ.get("AWS_DEFAULT_REGION")))
+
+
+@functools.cache
+def _transform(text: str, region: str | None) -> dict:
+    # region: a key only (the transform reads AWS_DEFAULT_REGION itself).
+    from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+    from samtranslator.translator.transform import transform
+
+    document = yaml.load(text, Loader=CloudFormationLoader)
+    # The transform wants deployed code: any S3 URI will do.
+    function = document["Resources"]["HelloWorldFunction"]["Properties"]
+    function["CodeUri"] = "s3://bucket/code.zip"
+
+    class NoManagedPolicyLookups(ManagedPolicyLoader):
+        def __init__(self) -> None:  # no IAM client: it is never asked
+            pass
+
+        def load(self) -> dict[str, str]:
+            raise AssertionError("the template names no managed policy to look up")
+
+    return transform(document, {}, NoManagedPolicyLookups())
+
+
+def function_properties(template: Path) -> dict:
+    """The function's Properties in the rendered template.yaml."""
+    parsed = load_cfn(template)
+    return parsed["Resources"][FUNCTION]["Properties"]
+
+
+def environment_variables(properties: dict) -> dict[str, str]:
+    """The Lambda environment variables of the function's Properties."""
+    return {k: str(v) for k, v in properties["Environment"]["Variables"].items()}
