@@ -22,7 +22,6 @@ files in the fast loop, the full product's marked slow.
 
 from __future__ import annotations
 
-import ast
 import functools
 import io
 import json
@@ -36,8 +35,10 @@ from pathlib import Path
 import pytest
 
 from matrix import DEFAULTS, combination_id, quick_matrix
+from support.declined import ALLOWED_MENTIONS, DECLINED_WORDS, allowed_spans, within
 from support.documents import load_cfn
 from support.markdown import MARKDOWN, opening
+from support.prose import HASH_COMMENTED, UV_LOCK_HEADER, hash_comments, prose_of
 from support.renders import SCOPES, baked_project, scope_matrix
 from support.template import post_gen
 
@@ -56,75 +57,6 @@ SETTING_PHRASES = {
     "POWERTOOLS_SERVICE_NAME": ("service name",),
 }
 SETTING = re.compile(r"\bPOWERTOOLS_[A-Z_]+\b")
-# What each option brings, by the words that name it: a project that declined the
-# option says none of them (in prose, code spans and code blocks), but where
-# ALLOWED_MENTIONS says why.
-DECLINED_WORDS = {
-    "tracing": re.compile(r"\b(?:traces?|X-Ray|Tracer)\b", re.IGNORECASE),
-    "ci": re.compile(
-        r"\b(?:Dependabot|GitHub Actions|OIDC|the workflow)\b|\.github/", re.IGNORECASE
-    ),
-    "monitoring": re.compile(r"\b(?:alarms?|dashboards?|SNS)\b", re.IGNORECASE),
-    "metrics": re.compile(r"\b(?:EMF|the metrics namespace)\b", re.IGNORECASE),
-}
-
-
-@dataclass(frozen=True)
-class Allowed:
-    """A mention of a declined option's words that is right: `pattern` found in
-    the prose (whole_line: in the prose's first line of the file), for these
-    options ("*": any), in the generated files at `paths`."""
-
-    options: str
-    paths: tuple[str, ...]
-    pattern: str
-    reason: str
-    whole_line: bool = False
-
-
-# The one list of mentions of a declined option's words, each with its reason.
-ALLOWED_MENTIONS = [
-    Allowed(
-        "*",
-        ("README.md",),
-        r"^\| `\w+`[^|]*\| (no|`none`|not used) \|$",
-        'the row of "What was selected" that says the option is off',
-        whole_line=True,
-    ),
-    Allowed(
-        "tracing",
-        ("docs/security.md",),
-        r"no X-Ray tracing\s+\(not selected\)",
-        "the checks checkov skips, with why: X-Ray's, because tracing is off",
-    ),
-    Allowed(
-        "tracing",
-        ("requirements-dev.txt",),
-        r"the tracer extra the layer also contains",
-        "Powertools' extra named tracer, which the layer holds whatever the answers",
-    ),
-    Allowed(
-        "monitoring",
-        ("docs/deploy.md",),
-        r"rolled back by an\s+alarm",
-        "CodeDeploy's rollback alarm (gradual deployment, not set up), not the stack's",
-    ),
-    Allowed(
-        "tracing",
-        ("template.yaml",),
-        r"checkov:skip=CKV_AWS_73: X-Ray tracing was not selected \(tracing=no\)\.",
-        "the reason checkov's X-Ray check is skipped: tracing is off",
-    ),
-    Allowed(
-        "tracing",
-        ("dev.py", "docs/develop.md"),
-        r"TRACE, CONNECT",
-        "the HTTP method TRACE (the local server answers it as API Gateway does)",
-    ),
-]
-# CommonMark with GitHub's tables and strikethrough.
-# Files whose comments start with "#" (Python is read with its own tokenizer).
-HASH_COMMENTED = (".yaml", ".yml", ".toml", ".txt", ".gitignore", "Makefile")
 
 
 @dataclass(frozen=True)
@@ -134,15 +66,6 @@ class Project:
     settings: frozenset[str]
     modules: frozenset[str]
     declined: frozenset[str] = frozenset()  # options of DECLINED_WORDS turned off
-
-
-@dataclass(frozen=True)
-class Prose:
-    """A run of text to read: a comment block, a docstring, a Markdown block."""
-
-    line: int  # 1-based, in the file
-    text: str  # as a reader reads it (code spans and markup removed for Markdown)
-    names: str  # where settings and modules may be named (code spans included)
 
 
 def project_of(root: Path) -> Project:
@@ -155,93 +78,6 @@ def project_of(root: Path) -> Project:
         modules=frozenset(p.stem for p in (root / "hello_world").glob("*.py")),
         declined=frozenset(o for o in DECLINED_WORDS if answers[o] in (False, "none")),
     )
-
-
-# --- where the prose is, per kind of file --------------------------------------------
-
-
-def hash_comments(text: str) -> Iterator[tuple[int, str]]:
-    """(line, comment) for each '#' comment outside quotes, line by line."""
-    for number, line in enumerate(text.splitlines(), 1):
-        quote = None
-        for index, char in enumerate(line):
-            if quote:
-                quote = None if char == quote else quote
-            elif char in "'\"":
-                quote = char
-            elif char == "#" and (index == 0 or line[index - 1].isspace()):
-                yield number, line[index:].lstrip("#").strip()
-                break
-
-
-def blocks(comments: Iterator[tuple[int, str]]) -> Iterator[Prose]:
-    """Comments on consecutive lines read as one text."""
-    start, texts, last = 0, [], -1
-    for number, comment in comments:
-        if number != last + 1 and texts:
-            yield Prose(start, " ".join(texts), " ".join(texts))
-            texts = []
-        if not texts:
-            start = number
-        texts.append(comment)
-        last = number
-    if texts:
-        yield Prose(start, " ".join(texts), " ".join(texts))
-
-
-def python_prose(text: str) -> Iterator[Prose]:
-    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
-    comments = (
-        (t.start[0], t.string.lstrip("#").strip())
-        for t in tokens
-        if t.type == tokenize.COMMENT
-    )
-    yield from blocks(comments)
-    for node in ast.walk(ast.parse(text)):
-        if isinstance(
-            node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
-        ):
-            docstring = ast.get_docstring(node)
-            if docstring:
-                line = node.body[0].lineno
-                yield Prose(line, " ".join(docstring.split()), docstring)
-
-
-def markdown_prose(text: str) -> Iterator[Prose]:
-    for token in MARKDOWN.parse(text):
-        if token.type == "inline" and token.map:
-            words, names = [], []
-            for child in token.children or []:
-                if child.type == "text":
-                    words.append(child.content)
-                    names.append(child.content)
-                elif child.type in ("softbreak", "hardbreak"):
-                    words.append(" ")
-                    names.append(" ")
-                elif child.type == "code_inline":
-                    # A code span ends a run of words; settings may be named in it.
-                    words.append(" \N{MIDDLE DOT} ")
-                    names.append(child.content)
-            yield Prose(token.map[0] + 1, "".join(words), "".join(names))
-        elif token.type in ("fence", "code_block") and token.map:
-            yield Prose(token.map[0] + 1, "", token.content)
-
-
-# The first line of a lock uv wrote: its comments are uv's, not prose.
-UV_LOCK_HEADER = "# This file was autogenerated by uv via the following command:"
-
-
-@functools.lru_cache(maxsize=4096)
-def prose_of(path: str, text: str) -> tuple[Prose, ...]:
-    if text.startswith(UV_LOCK_HEADER):
-        return ()
-    if path.endswith(".md"):
-        return tuple(markdown_prose(text))
-    if path.endswith(".py"):
-        return tuple(python_prose(text))
-    if path.endswith(HASH_COMMENTED):
-        return tuple(blocks(hash_comments(text)))
-    return ()
 
 
 def long_lines(path: str, text: str) -> Iterator[int]:
@@ -308,27 +144,6 @@ def vocabulary() -> tuple[frozenset[str], frozenset[str]]:
 def test_the_declared_settings_are_the_templates():
     template = (TEMPLATE / "template.yaml").read_text(encoding="utf-8")
     assert set(SETTING.findall(template)) == set(SETTING_PHRASES)
-
-
-def allowed_spans(path: str, line: str, names: str) -> dict[str, list[range]]:
-    """option -> the spans of a prose's `names` where ALLOWED_MENTIONS lets its
-    words be ("*" for every option); `line` is the file's line where it starts."""
-    spans: dict[str, list[range]] = {}
-    for allowance in ALLOWED_MENTIONS:
-        if path not in allowance.paths:
-            continue
-        if allowance.whole_line:
-            if re.search(allowance.pattern, line):
-                spans.setdefault(allowance.options, []).append(range(len(names)))
-            continue
-        for match in re.finditer(allowance.pattern, names):
-            spans.setdefault(allowance.options, []).append(range(*match.span()))
-    return spans
-
-
-def within(spans: dict[str, list[range]], option: str, at: int) -> bool:
-    """Whether position `at` is in an allowed span for this option."""
-    return any(at in span for span in spans.get(option, []) + spans.get("*", []))
 
 
 @dataclass(frozen=True)

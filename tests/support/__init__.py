@@ -3,6 +3,7 @@ conftest.py import from here, never from each other (tests/test_suite_structure.
 checks it, and that this list names every module):
 
 - aws_endpoint: a recording stand-in for S3 and CloudFormation (AWS_ENDPOINT_URL).
+- declined: each option's words, and the mentions of a declined one that are right.
 - deploy_role: reading deploy-role.yaml, its parameters, the stack it is scoped to.
 - dev_server: the generated `dev.py serve`, run and talked to over HTTP.
 - documents: YAML as SAM CLI reads it, workflows, template.yaml after the transform.
@@ -16,6 +17,7 @@ checks it, and that this list names every module):
 - markdown: reading the generated Markdown.
 - pins: requirements files and the SAM CLI's hashed lock.
 - processes: running commands, the pinned tools, a user's shell.
+- prose: the prose of a rendered file: comments, docstrings, Markdown text.
 - renders: pytest-cookies' bakes made once per run, and what reads them.
 - runtime_api: the Lambda Runtime API and X-Ray daemon stand-ins.
 - sam: one `sam build` per combination per run, and generated events.
