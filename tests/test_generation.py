@@ -56,6 +56,7 @@ ALWAYS = {
     ".pre-commit-config.yaml",
     "README.md",
     "dev.py",
+    "docs/api.md",
     "docs/dependencies.md",
     "docs/develop.md",
     "docs/observe.md",
@@ -66,6 +67,7 @@ ALWAYS = {
     "hello_world/app.py",
     "hello_world/json_resolver.py",
     "hello_world/requirements.txt",
+    "openapi.json",
     "pyproject.toml",
     "requirements-dev.txt",
     "requirements-sam.txt",
@@ -137,6 +139,7 @@ DEFAULT_FILES = [
     "README.md",
     "deploy-role.yaml",
     "dev.py",
+    "docs/api.md",
     "docs/dependencies.md",
     "docs/deploy.md",
     "docs/develop.md",
@@ -150,6 +153,7 @@ DEFAULT_FILES = [
     "hello_world/app.py",
     "hello_world/json_resolver.py",
     "hello_world/requirements.txt",
+    "openapi.json",
     "pyproject.toml",
     "requirements-dev.txt",
     "requirements-sam.in",
@@ -184,6 +188,7 @@ EVERYTHING_OFF_FILES = [
     ".pre-commit-config.yaml",
     "README.md",
     "dev.py",
+    "docs/api.md",
     "docs/dependencies.md",
     "docs/develop.md",
     "docs/layer.md",
@@ -195,6 +200,7 @@ EVERYTHING_OFF_FILES = [
     "hello_world/app.py",
     "hello_world/json_resolver.py",
     "hello_world/requirements.txt",
+    "openapi.json",
     "pyproject.toml",
     "requirements-dev.txt",
     "requirements-sam.txt",
@@ -324,9 +330,11 @@ def test_requirements_are_exactly_pinned(bake, answers):
         "boto3",
         "hypothesis",
         "pre-commit",
+        "pydantic",
         "pytest",
         "pyyaml",
         "ruff",
+        "swagger-ui-py",
     ]
     assert all(re.fullmatch(r"[\w\[\].-]+==[\w.]+", line) for line in dev)
 
@@ -379,9 +387,11 @@ def test_a_dependency_added_to_the_function_reaches_the_tests(bake, tmp_path, so
         "boto3",
         "hypothesis",
         "pre-commit",
+        "pydantic",
         "pytest",
         "PyYAML",
         "ruff",
+        "swagger-ui-py",
     }
 
 

@@ -7,7 +7,7 @@
     python3.X dev.py check   what CI checks: ruff, the routes against template.yaml
                              and openapi.json, unit tests, sam validate --lint,
                              sam build
-    python3.X dev.py openapi openapi.json, the API's OpenAPI document, written
+    python3.X dev.py openapi writes the API's OpenAPI document, openapi.json,
                              again from the function's routes (docs/api.md)
 
 Run it with the function's Python, the Runtime in template.yaml (on Windows

@@ -41,7 +41,9 @@ class Message(TypedDict):
 # In openapi.json: what unexpected_error answers, on any route.
 SERVER_ERROR = {
     "description": "An unexpected error: logged with its traceback, never returned",
-    "content": {"application/json": {"model": Message}},
+    "content": {
+        "application/json": {"model": Message},
+    },
 }
 
 # Escaped inside JSON strings: the same data for every JSON client, but never
