@@ -90,7 +90,7 @@ def contract_project(bake, project_envs, answers: dict, destination: Path) -> Pa
     return project
 
 
-def dev_py(project: Path, *arguments: str):
+def dev(project: Path, *arguments: str):
     return run(
         [sys.executable, "dev.py", *arguments],
         cwd=project,
@@ -107,7 +107,7 @@ def operations(document: dict) -> set[tuple[str, str]]:
     }
 
 
-def api_events(project: Path) -> set[tuple[str, str]]:
+def declared_events(project: Path) -> set[tuple[str, str]]:
     resources = load_cfn(project / "template.yaml")["Resources"]
     events = resources["HelloWorldFunction"]["Properties"]["Events"].values()
     return {
@@ -127,7 +127,7 @@ def assert_describes_the_api(project: Path, answers: dict) -> dict:
     document = json.loads((project / DOCUMENT).read_text(encoding="utf-8"))
     validate(document)
     assert document["openapi"].startswith("3.")
-    assert operations(document) == api_events(project)
+    assert operations(document) == declared_events(project)
     for path, item in document["paths"].items():
         operation = item["get"]
         for status in ("200", "500"):
@@ -169,7 +169,7 @@ def test_the_document_is_the_routes_and_valid_openapi(
         python = project_envs.python_for(project)
         (packages,) = python.parent.parent.glob("lib/python*/site-packages")
         runner_environment(project, packages)
-        written = dev_py(project, "openapi")
+        written = dev(project, "openapi")
         assert written.returncode == 0, written.stderr
         assert written.stdout == f"{DOCUMENT} is up to date with the routes\n"
         assert_describes_the_api(project, answers)
@@ -244,13 +244,13 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     code = app.read_text(encoding="utf-8")
     # A route in the code only: named, with where to declare it.
     app.write_text(code + ROUTE, encoding="utf-8")
-    what, advice = failure(dev_py(project, "check"))
+    what, advice = failure(dev(project, "check"))
     assert "GET /bye (a route, no Api event)" in what, what
     assert "template.yaml" in advice
     # Declared in template.yaml too, the document not written again: the difference
     # and the command that writes it.
     add_event(project)
-    done = dev_py(project, "check")
+    done = dev(project, "check")
     what, advice = failure(done)
     assert f"{DOCUMENT} is not what the routes give" in what
     assert command in advice
@@ -258,7 +258,7 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     assert len(done.stdout.split("--- openapi.json (committed)")[1].splitlines()) <= 32
     # Written again: the contract holds (what check runs before the unit tests),
     # and a second run has nothing to write.
-    written = dev_py(project, "openapi")
+    written = dev(project, "openapi")
     assert written.stdout == f"wrote {DOCUMENT} from the routes: commit it with them\n"
     contract = run(
         [sys.executable, "-c", "import dev; dev.check_contract()"],
@@ -269,14 +269,14 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     assert ("GET", "/bye") in operations(json.loads((project / DOCUMENT).read_text()))
     # The route gone from the code, its event left: named too.
     app.write_text(code, encoding="utf-8")
-    what, _ = failure(dev_py(project, "check"))
+    what, _ = failure(dev(project, "check"))
     assert "GET /bye (an Api event, no route)" in what, what
 
 
 # --- dev.py serve: the document, Swagger UI, Schemathesis --------------------------
 
 
-def dev_server(project: Path) -> DevServer:
+def served(project: Path) -> DevServer:
     line = f"{sys.executable} dev.py serve --port 0"
     return DevServer(line, project, clean_environment())
 
@@ -296,7 +296,7 @@ def test_serve_serves_the_document_and_swagger_ui_from_local_files(
     bake, project_envs, tmp_path
 ):
     project = contract_project(bake, project_envs, DEFAULTS, tmp_path)
-    with dev_server(project) as server:
+    with served(project) as server:
         document_url, page_url = printed_urls(server)
         assert document_url == f"{server.url}/_dev/{DOCUMENT}"
         status, headers, body = request(server.url, urlsplit(document_url).path)
@@ -341,7 +341,7 @@ CHECKS = [
 def test_schemathesis_finds_no_failure(bake, project_envs, tmp_path, answers):
     project = contract_project(bake, project_envs, answers, tmp_path / "project")
     report = tmp_path / "report.har"
-    with dev_server(project) as server:
+    with served(project) as server:
         document_url, _ = printed_urls(server)
         done = run(
             [
