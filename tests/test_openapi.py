@@ -437,7 +437,11 @@ with open(os.environ["OASDIFF_CALLS"], "a") as calls:
 assert arguments[:3] == ["breaking", "base/openapi.json", "openapi.json"], arguments
 for path in arguments[1:3]:
     json.load(open(path))
-options = dict(zip(arguments[3::2], arguments[4::2]))
+options, rest = {}, iter(arguments[3:])
+for option in rest:
+    name, equals, value = option.partition("=")
+    options[name] = value if equals else next(rest)
+assert options["--allow-external-refs"] == "false", options
 rule, level = os.environ["OASDIFF_CHANGE"].split(":")
 print(f"::{level} title={rule}::in API GET /hello")
 levels = LEVELS
