@@ -810,6 +810,26 @@ def runner_environment(
     assert marked.returncode == 0, marked.stderr
 
 
+# A route /bye as README's "To add a route" declares it in template.yaml.
+BYE_EVENT = """\
+        Bye:
+          Type: Api
+          Properties:
+            RestApiId: !Ref HelloApi
+            Path: /bye
+            Method: get
+"""
+
+
+def declare_bye(project: Path) -> None:
+    """The function's Events in template.yaml get BYE_EVENT (before HelloName)."""
+    template = project / "template.yaml"
+    text = template.read_text(encoding="utf-8")
+    anchor = "        HelloName:\n"
+    assert text.count(anchor) == 1
+    template.write_text(text.replace(anchor, BYE_EVENT + anchor), encoding="utf-8")
+
+
 # What the handler receives from dev.py serve: a stand-in app.py returns its event
 # and context as the body.
 ECHO_APP = """

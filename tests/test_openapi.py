@@ -41,11 +41,13 @@ from helpers import (
     DevServer,
     baked_project,
     clean_environment,
+    declare_bye,
     load_cfn,
     load_workflow,
     request,
     run,
     runner_environment,
+    told,
     tool,
     user_shell,
     working_copy,
@@ -207,23 +209,6 @@ ROUTE = """
 def bye() -> Message:
     return greeting("bye")
 """
-EVENT = """\
-        Bye:
-          Type: Api
-          Properties:
-            RestApiId: !Ref HelloApi
-            Path: /bye
-            Method: get
-"""
-
-
-def add_event(project: Path) -> None:
-    template = project / "template.yaml"
-    text = template.read_text(encoding="utf-8")
-    assert text.count("        HelloName:\n") == 1
-    template.write_text(
-        text.replace("        HelloName:\n", EVENT + "        HelloName:\n")
-    )
 
 
 def failure(done) -> tuple[str, str]:
@@ -250,7 +235,7 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     assert "template.yaml" in advice
     # Declared in template.yaml too, the document not written again: the difference
     # and the command that writes it.
-    add_event(project)
+    declare_bye(project)
     done = dev(project, "check")
     what, advice = failure(done)
     assert f"{DOCUMENT} is not what the routes give" in what
@@ -272,6 +257,11 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     app.write_text(code, encoding="utf-8")
     what, _ = failure(dev(project, "check"))
     assert "GET /bye (an Api event, no route)" in what, what
+    # No title and version to write: said in two lines.
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(text.replace("[tool.openapi]", "[tool.other]"), "utf-8")
+    told(dev(project, "openapi"), "openapi", "[tool.openapi] has no title or version")
 
 
 # --- dev.py serve: the document, Swagger UI, Schemathesis --------------------------
@@ -301,7 +291,7 @@ def test_serve_serves_the_routes_document_and_swagger_ui_from_local_files(
     project = contract_project(bake, project_envs, DEFAULTS, tmp_path)
     app = project / "hello_world" / "app.py"
     app.write_text(app.read_text(encoding="utf-8") + ROUTE, encoding="utf-8")
-    add_event(project)
+    declare_bye(project)
     with served(project) as server:
         document_url, page_url = printed_urls(server)
         assert document_url == f"{server.url}/_dev/{DOCUMENT}"

@@ -304,7 +304,10 @@ def read_routes() -> dict:
                 "the function's routes cannot be read: importing it failed (above)",
                 "fix what the traceback shows, then run me again",
             )
-        return json.loads(target.read_text(encoding="utf-8"))
+        found = json.loads(target.read_text(encoding="utf-8"))
+    if "problem" in found:
+        fail(*found["problem"])
+    return found
 
 
 def committed_document() -> str:
@@ -363,30 +366,49 @@ def check_contract() -> None:
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+class NoDocument(Exception):
+    """Why the function gives no document: (what, what to do), said in two lines."""
+
+
 def document_of(function: Function) -> str:
     """openapi.json's text: the document the resolver of the function's module
     writes from its routes, with pyproject.toml's [tool.openapi] title, description
     and version, less the schemas it does not use."""
-    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-
     module = function.module
-    resolvers = [v for v in vars(module).values() if isinstance(v, ApiGatewayResolver)]
+    try:
+        from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+    except ModuleNotFoundError:  # a function without Powertools
+        resolvers = []
+    else:
+        found = vars(module).values()
+        resolvers = [v for v in found if isinstance(v, ApiGatewayResolver)]
     if len(resolvers) != 1:
-        raise ValueError(
-            f"{shown(Path(module.__file__))} must hold one resolver (app ="
-            f" JsonResolver(...)), not {len(resolvers)}"
+        raise NoDocument(
+            f"{shown(Path(module.__file__))} holds {len(resolvers)} Powertools"
+            " resolvers: the document is written from one",
+            "keep the routes on one resolver (app = JsonResolver(...))",
         )
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     info = pyproject.get("tool", {}).get("openapi", {})
     if not {"title", "version"} <= set(info):
-        raise ValueError("pyproject.toml's [tool.openapi] has no title or version")
-    document = json.loads(
-        resolvers[0].get_openapi_json_schema(
+        raise NoDocument(
+            "pyproject.toml's [tool.openapi] has no title or version",
+            "put them back (docs/api.md)",
+        )
+    try:
+        written = resolvers[0].get_openapi_json_schema(
             title=info["title"],
             version=info["version"],
             description=info.get("description"),
         )
-    )
+    except ModuleNotFoundError as error:
+        if error.name != "pydantic":
+            raise
+        raise NoDocument(
+            "Powertools needs pydantic to write the document, and it is not installed",
+            f"keep pydantic in requirements-dev.txt, then run `{this('setup')}`",
+        ) from None
+    document = json.loads(written)
     used_schemas_only(document)
     # ASCII only, as cookiecutter's jsonify writes the first one.
     return json.dumps(document, indent=2) + "\n"
@@ -417,7 +439,11 @@ def used_schemas_only(document: dict) -> None:
 def read_routes_into(target: str) -> None:
     """(In .venv) read_routes' answer, written as JSON into `target`."""
     function = Function(load_template())
-    document = document_of(function)
+    try:
+        document = document_of(function)
+    except NoDocument as error:
+        Path(target).write_text(json.dumps({"problem": error.args}), encoding="utf-8")
+        return
     paths = json.loads(document)["paths"]
     operations = [(m.upper(), p) for p, item in paths.items() for m in item]
     operations = [(m, p) for m, p in operations if m.lower() in METHODS]
@@ -759,6 +785,9 @@ class Gateway(BaseHTTPRequestHandler):
             if cls.document is None and cls.function is not None:
                 try:
                     cls.document = document_of(cls.function)
+                except NoDocument as error:
+                    problem, advice = error.args
+                    print(f"dev.py serve: {problem}: {advice}", file=sys.stderr)
                 except Exception:
                     import traceback
 
