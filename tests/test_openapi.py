@@ -28,6 +28,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import sys
 import time
 import tomllib
@@ -39,6 +40,8 @@ from openapi_spec_validator import validate
 
 from helpers import (
     DevServer,
+    ProjectEnvironments,
+    Renders,
     baked_project,
     clean_environment,
     declare_bye,
@@ -81,7 +84,9 @@ def require_this_runtime() -> None:
         pytest.skip(f"{THIS_RUNTIME} (running the tests) is not an offered runtime")
 
 
-def contract_project(bake, project_envs, answers: dict, destination: Path) -> Path:
+def contract_project(
+    bake: Renders, project_envs: ProjectEnvironments, answers: dict, destination: Path
+) -> Path:
     """A copy of the rendering whose .venv has its requirements-dev.txt (what setup
     installs: Powertools, pydantic, swagger-ui-py), and a .venv-sam that dev.py
     takes as set up (the tests here stop before the SAM CLI runs)."""
@@ -93,7 +98,7 @@ def contract_project(bake, project_envs, answers: dict, destination: Path) -> Pa
     return project
 
 
-def dev(project: Path, *arguments: str):
+def dev(project: Path, *arguments: str) -> subprocess.CompletedProcess:
     return run(
         [sys.executable, "dev.py", *arguments],
         cwd=project,
@@ -211,7 +216,7 @@ def bye() -> Message:
 """
 
 
-def failure(done) -> tuple[str, str]:
+def failure(done: subprocess.CompletedProcess) -> tuple[str, str]:
     """The two lines dev.py ends a failure with: what, and what to do."""
     assert done.returncode == 1, done.stdout + done.stderr
     what, advice = done.stderr.rstrip("\n").splitlines()
@@ -441,7 +446,7 @@ sys.exit(1 if fail_on and levels.index(level) >= levels.index(fail_on) else 0)
 
 
 @pytest.fixture(scope="module")
-def contract_job(bake) -> dict:
+def contract_job(bake: Renders) -> dict:
     return load_workflow(baked_project(bake, DEFAULTS) / WORKFLOW)["jobs"]["contract"]
 
 
@@ -481,7 +486,9 @@ def test_contract_job_compares_with_the_base_branch_without_credentials(
     assert "--fail-on WARN" in compare
 
 
-def run_comparison(tmp_path: Path, step: dict, base: dict | None, head: dict, change):
+def run_comparison(
+    tmp_path: Path, step: dict, base: dict | None, head: dict, change: tuple[str, str]
+) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
     workspace = tmp_path / "workspace"
     (workspace / "base").mkdir(parents=True)
     if base is not None:
