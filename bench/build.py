@@ -13,12 +13,14 @@ import ast
 import concurrent.futures
 import contextlib
 import hashlib
+import io
 import os
 import platform
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 from matrix import POWERTOOLS_VERSION, ROOT
@@ -98,10 +100,11 @@ def render(subject: Subject, work: Path, runtime: str, arch: str) -> Path:
     from cookiecutter.main import cookiecutter
 
     answers = {**subject.options, "runtime": runtime, "architecture": arch}
+    source = template_tree(subject.template, work) if subject.template else ROOT
     with quiet_stdout():
         project = Path(
             cookiecutter(
-                str(ROOT),
+                str(source),
                 no_input=True,
                 extra_context={**answers, "project_slug": slug, "ci": "none"},
                 output_dir=str(work / "projects"),
@@ -111,6 +114,27 @@ def render(subject: Subject, work: Path, runtime: str, arch: str) -> Path:
     if subject.patch_modules != "rendered":
         set_patch_modules(project / "hello_world" / "app.py", subject.patch_modules)
     return project
+
+
+def template_tree(revision: str, work: Path) -> Path:
+    """This repository's files at a git revision (a branch, tag or commit), made
+    once per commit under `work`: a subject's template=REVISION renders from it."""
+    commit = output_of(
+        ["git", "rev-parse", "--verify", "--end-of-options", f"{revision}^{{commit}}"],
+        cwd=ROOT,
+    ).strip()
+    tree = work / "templates" / commit
+    if not tree.exists():
+        partial = tree.with_name(f"{commit}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", commit], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as files:
+            files.extractall(partial, filter="data")
+        partial.rename(tree)
+    return tree
 
 
 def set_patch_modules(app: Path, value: str) -> None:

@@ -9,6 +9,9 @@ An item is `tutorial` or `floor` (the reference apps in bench/<name>/), a preset
     powertools_source=layer          one option of the generated code changed
     layer_bytecode=checked-hash      the layer stand-in compiled (a variant, below)
     patch_modules=none               the rendered Tracer(...) call rewritten (a variant)
+    template=main                    rendered from that git revision of this
+                                     repository, not the working tree: what the
+                                     template was, measured beside what it is
 
 Words combine: `L+T powertools_source=layer patch_modules=none`. The options are the
 ones the option model (matrix.py at the root) says change the generated Python
@@ -53,6 +56,7 @@ class Subject:
     answers: tuple = ()  # (key, value) for every key of DEFAULTS
     layer_bytecode: str = VARIANTS["layer_bytecode"][0]
     patch_modules: str = VARIANTS["patch_modules"][0]
+    template: str = ""  # a git revision to render from; "": the working tree
 
     @property
     def options(self) -> dict:
@@ -83,10 +87,11 @@ class Subject:
             words = ["+".join(k[0].upper() for k in on) or "none"]
         words += [f"{k}={options[k]}" for k in CHOICE_KEYS if options[k] != DEFAULTS[k]]
         words += [f"{k}={v}" for k, v in self.variants.items() if v != VARIANTS[k][0]]
+        words += [f"template={self.template}"] if self.template else []
         return " ".join(words)
 
 
-def generated(answers: dict, **variants) -> Subject:
+def generated(answers: dict, **variants: str) -> Subject:
     """A generated project: the code options of these answers, else the defaults."""
     options = {key: answers.get(key, value) for key, value in DEFAULTS.items()}
     return Subject(answers=tuple(sorted(options.items())), **variants)
@@ -108,6 +113,8 @@ def parse(item: str) -> Subject:
                 raise SubjectError(f'{item!r}: "{word}" is not a name nor key=value')
             answers |= {key: letter in booleans for letter, key in LETTERS.items()}
         elif key in VARIANTS and value in VARIANTS[key]:
+            variants[key] = value
+        elif key == "template" and value:
             variants[key] = value
         elif key in CHOICE_KEYS and value in matrix.CHOICES[key]:
             answers[key] = value

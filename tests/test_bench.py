@@ -69,6 +69,19 @@ def test_row_names_name_their_subjects_again():
     assert again.stdout.splitlines() == labels
 
 
+def test_a_template_revision_is_a_subject_of_its_own(tmp_path):
+    """`template=REV` renders from that git revision: a change's before, measured
+    beside its after."""
+    listed = bench("subjects", "L,L template=HEAD")
+    assert listed.stdout.splitlines() == ["L", "L template=HEAD"], listed.stderr
+    tree = build.template_tree("HEAD", tmp_path)
+    committed = subprocess.run(
+        ["git", "show", "HEAD:cookiecutter.json"], cwd=ROOT, capture_output=True
+    ).stdout
+    assert (tree / "cookiecutter.json").read_bytes() == committed
+    assert build.template_tree("HEAD", tmp_path) == tree  # made once
+
+
 @pytest.mark.parametrize(
     "item, message",
     [

@@ -24,6 +24,7 @@ import pytest
 from matrix import CHOICES, DEFAULTS
 from support.dev_server import (
     DevServer,
+    declare_bye,
     echoing_project,
     free_port,
     read_answer,
@@ -199,22 +200,11 @@ def until(url: str, path: str, status: int, seen: str, seconds: float = 30) -> N
         time.sleep(0.2)
 
 
-EVENT = """\
-        Bye:
-          Type: Api
-          Properties:
-            RestApiId: !Ref HelloApi
-            Path: /bye
-            Method: get
-"""
-
-
 def test_serve_picks_up_saved_changes(echoing):
     """Saved code and template.yaml are served without a restart by hand; a change
     that breaks the import is reported (API Gateway's 502 meanwhile), and the next
     good save recovers."""
     app = echoing / "hello_world" / "app.py"
-    template = echoing / "template.yaml"
     code = app.read_text(encoding="utf-8")
     with dev_server(echoing) as server:
         url = server.url
@@ -228,11 +218,7 @@ def test_serve_picks_up_saved_changes(echoing):
         # The app answers any path; API Gateway, and serve, only those template.yaml
         # declares: a new route answers once its event is saved there.
         assert json_answer(request(url, "/bye")) == (404, {"message": "Not found"})
-        events = template.read_text(encoding="utf-8")
-        assert events.count("        HelloName:\n") == 1
-        template.write_text(
-            events.replace("        HelloName:\n", EVENT + "        HelloName:\n")
-        )
+        declare_bye(echoing)
         until(url, "/bye", 200, "/bye")
         # Stopped otherwise than by Ctrl-C (a `kill`): the function's process goes too.
         server.stop(alone=signal.SIGTERM)  # `kill PID`

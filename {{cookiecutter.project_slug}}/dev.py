@@ -1,37 +1,46 @@
-"""The project's three commands, the same on Linux, macOS and Windows:
+"""The project's commands, the same on Linux, macOS and Windows:
 
     python3.X dev.py setup   .venv (the function, tests, linters), .venv-sam (the
                              SAM CLI), the git pre-commit hook; rerunnable
     python3.X dev.py serve   the API at http://127.0.0.1:3000 (--port N for
                              another) until Ctrl-C, without Docker (below)
-    python3.X dev.py check   what CI checks: ruff, ty (types), unit tests,
+    python3.X dev.py check   what CI checks: ruff, ty (types), the routes against
+                             template.yaml and openapi.json, unit tests,
                              sam validate --lint, sam build
+    python3.X dev.py openapi writes the API's OpenAPI document, openapi.json,
+                             again from the function's routes (docs/api.md)
 
 Run it with the function's Python, the Runtime in template.yaml (on Windows
 `py -3.X dev.py ...`): `sam build` needs it too. Standard library only.
 
 `serve` runs the function in a process of .venv's Python and starts that process
-again whenever template.yaml or a Python file of the project changes (a change that
-breaks the import is reported, and the next good save recovers). There the
-function's own handler is called, one event at a time, with the events API Gateway
-(REST) would send it for the routes in template.yaml: the path still
-percent-encoded, query strings and headers in both forms, a request context, a
-Lambda context; other paths and methods get the API's gateway response. Requests
-are read concurrently, each within READ_TIMEOUT seconds. Only the function's
+again whenever template.yaml, pyproject.toml or a Python file of the project
+changes (a change that breaks the import is reported, and the next good save
+recovers). There the function's own handler is called, one event at a time, with
+the events API Gateway (REST) would send it for the routes in template.yaml: the
+path still percent-encoded, query strings and headers in both forms, a request
+context, a Lambda context; other paths and methods get the API's gateway response.
+Requests are read concurrently, each within READ_TIMEOUT seconds. Only the
 {% if cookiecutter.tracing %}
-environment variables from template.yaml are set: no AWS credentials, no layer, no
-X-Ray (Powertools' Tracer is off outside Lambda).
+function's environment variables from template.yaml are set: no AWS credentials,
+no layer, no X-Ray (Powertools' Tracer is off outside Lambda). Under DEV_PATH it
 {% else %}
-environment variables from template.yaml are set: no AWS credentials, no layer.
+function's environment variables from template.yaml are set: no AWS credentials,
+no layer. Under DEV_PATH it
 {% endif %}
+also serves the API's OpenAPI document, written from the routes it serves, and
+Swagger UI (swagger-ui-py's files) to browse and call the API.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import difflib
 import errno
 import hashlib
+import html
+import importlib.util
 import io
 import json
 import os
@@ -40,8 +49,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import tomllib
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,6 +77,12 @@ MAX_BODY = 10 * 1024 * 1024
 # Set in the process that serves: the listening socket the reloader passes it.
 SERVE_SOCKET = "DEV_PY_SERVE_SOCKET"
 COMMAND = "dev.py"  # "dev.py setup" once the command is known, for messages
+# The API's OpenAPI document (docs/api.md), and where serve serves it, with Swagger
+# UI: a path of serve's own, after the routes of template.yaml.
+DOCUMENT = "openapi.json"
+DEV_PATH = "/_dev/"
+# How much of openapi.json's difference from the routes check shows.
+DIFF_LINES = 30
 
 
 def fail(problem: str, advice: str, code: int = 1) -> NoReturn:
@@ -255,6 +272,7 @@ def check(_: argparse.Namespace) -> None:
         VENV,
         advice="fix the types ty reports (pyproject.toml [tool.ty] says where)",
     )
+    check_contract()
     run(python, "-m", "pytest", "tests/unit", advice="fix the failing tests")
     env = dict(os.environ)
     env.setdefault("SAM_CLI_TELEMETRY", "0")
@@ -285,6 +303,180 @@ def check(_: argparse.Namespace) -> None:
             "Windows: WSL or MSYS2)",
         )
     run(sam, "build", env=env, advice="fix what sam build reports")
+
+
+# --- openapi: the API's contract --------------------------------------------------
+
+
+def read_routes() -> dict:
+    """What .venv's Python reads from the function (read_routes_into): the document
+    its routes give, and where they and template.yaml's Api events differ."""
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "routes.json"
+        code = "import sys, dev; dev.read_routes_into(sys.argv[1])"
+        python = executable(VENV, "python")
+        if subprocess.call([python, "-c", code, target], cwd=ROOT):
+            fail(
+                "the function's routes cannot be read: importing it failed (above)",
+                "fix what the traceback shows, then run me again",
+            )
+        found = json.loads(target.read_text(encoding="utf-8"))
+    if "problem" in found:
+        fail(*found["problem"])
+    return found
+
+
+def committed_document() -> str:
+    try:
+        return (ROOT / DOCUMENT).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def openapi(_: argparse.Namespace) -> None:
+    require_setup(VENV)
+    document = read_routes()["document"]
+    if document == committed_document():
+        print(f"{DOCUMENT} is up to date with the routes", flush=True)
+        return
+    (ROOT / DOCUMENT).write_text(document, encoding="utf-8", newline="\n")
+    print(f"wrote {DOCUMENT} from the routes: commit it with them", flush=True)
+
+
+def check_contract() -> None:
+    """The function's routes are template.yaml's Api events, and openapi.json is
+    the document they give."""
+    print(f"+ the routes against template.yaml's Api events and {DOCUMENT}", flush=True)
+    found = read_routes()
+    mismatches = [f"{r} (a route, no Api event)" for r in found["undeclared"]]
+    mismatches += [f"{e} (an Api event, no route)" for e in found["unrouted"]]
+    if mismatches:
+        fail(
+            f"the function's routes and template.yaml differ: {', '.join(mismatches)}",
+            "declare each route in the code and as an Api event of the function in"
+            ' template.yaml (README.md, "Develop")',
+        )
+    committed = committed_document()
+    if found["document"] != committed:
+        lines = list(
+            difflib.unified_diff(
+                committed.splitlines(),
+                found["document"].splitlines(),
+                f"{DOCUMENT} (committed)",
+                f"{DOCUMENT} (from the routes)",
+                n=1,
+                lineterm="",
+            )
+        )
+        print("\n".join(lines[:DIFF_LINES]), flush=True)
+        if len(lines) > DIFF_LINES:
+            print(f"... {len(lines) - DIFF_LINES} lines more", flush=True)
+        fail(
+            f"{DOCUMENT} is not what the routes give (the difference is above)",
+            f"`{this('openapi')}` writes it from them: commit it with them",
+        )
+
+
+# Run by .venv's Python (Powertools writes the document, with pydantic).
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class NoDocument(Exception):
+    """Why the function gives no document: (what, what to do), said in two lines."""
+
+
+def document_of(function: Function) -> str:
+    """openapi.json's text: the document the resolver of the function's module
+    writes from its routes, with pyproject.toml's [tool.openapi] title, description
+    and version, less the schemas it does not use."""
+    module = function.module
+    try:
+        from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+    except ModuleNotFoundError:  # a function without Powertools
+        resolvers = []
+    else:
+        found = vars(module).values()
+        resolvers = [v for v in found if isinstance(v, ApiGatewayResolver)]
+    if len(resolvers) != 1:
+        raise NoDocument(
+            f"{shown(Path(module.__file__))} holds {len(resolvers)} Powertools"
+            " resolvers: the document is written from one",
+            "keep the routes on one resolver (app = JsonResolver(...))",
+        )
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    info = pyproject.get("tool", {}).get("openapi", {})
+    if not {"title", "version"} <= set(info):
+        raise NoDocument(
+            "pyproject.toml's [tool.openapi] has no title or version",
+            "put them back (docs/api.md)",
+        )
+    try:
+        written = resolvers[0].get_openapi_json_schema(
+            title=info["title"],
+            version=info["version"],
+            description=info.get("description"),
+        )
+    except ModuleNotFoundError as error:
+        if error.name != "pydantic":
+            raise
+        raise NoDocument(
+            "Powertools needs pydantic to write the document, and it is not installed",
+            f"keep pydantic in requirements-dev.txt, then run `{this('setup')}`",
+        ) from None
+    document = json.loads(written)
+    used_schemas_only(document)
+    # ASCII only, as cookiecutter's jsonify writes the first one.
+    return json.dumps(document, indent=2) + "\n"
+
+
+def used_schemas_only(document: dict) -> None:
+    """Leave out the component schemas no operation refers to, directly or through
+    another schema: Powertools adds its validation errors' to every document
+    (event_handler/openapi/schema_generator.py), which this API never answers."""
+    components = document.get("components", {})
+    schemas = components.get("schemas", {})
+    prefix = "#/components/schemas/"
+    used: set[str] = set()
+    todo = [document["paths"]]
+    while todo:
+        text = json.dumps(todo.pop())
+        found = set(re.findall(f'"{re.escape(prefix)}([^"]+)"', text)) - used
+        used |= found
+        todo += [schemas[name] for name in found if name in schemas]
+    for name in set(schemas) - used:
+        del schemas[name]
+    if not schemas:
+        components.pop("schemas", None)
+    if not components:
+        document.pop("components", None)
+
+
+def read_routes_into(target: str) -> None:
+    """(In .venv) read_routes' answer, written as JSON into `target`."""
+    function = Function(load_template())
+    try:
+        document = document_of(function)
+    except NoDocument as error:
+        Path(target).write_text(json.dumps({"problem": error.args}), encoding="utf-8")
+        return
+    paths = json.loads(document)["paths"]
+    operations = [(m.upper(), p) for p, item in paths.items() for m in item]
+    operations = [(m, p) for m, p in operations if m.lower() in METHODS]
+    answer = {
+        "document": document,
+        "undeclared": [
+            f"{m} {p}"
+            for m, p in operations
+            if not any(r.covers(m, p) for r in function.routes)
+        ],
+        "unrouted": [
+            f"{r.method} {r.resource}"
+            for r in function.routes
+            if not r.greedy and not any(r.covers(m, p) for m, p in operations)
+        ],
+    }
+    Path(target).write_text(json.dumps(answer), encoding="utf-8")
 
 
 # --- serve: API Gateway in front of the handler -----------------------------------
@@ -336,6 +528,20 @@ class Route:
                 return None
         return parameters if len(segments) == len(self.parts) else None
 
+    @property
+    def greedy(self) -> bool:
+        return self.parts[-1].endswith("+}")
+
+    def covers(self, method: str, resource: str) -> bool:
+        """Whether API Gateway sends this route's requests here (a route of the
+        function's resolver, in OpenAPI's form: /hello/{name})."""
+        if self.method not in ("ANY", method):
+            return False
+        if self.greedy:
+            prefix = "/" + "/".join(self.parts[:-1])
+            return resource.startswith(prefix.rstrip("/") + "/")
+        return resource.rstrip("/") == self.resource.rstrip("/")
+
     def specificity(self) -> tuple[int, int]:
         # API Gateway prefers literal segments over parameters, then longer paths.
         literal = sum(not p.startswith("{") for p in self.parts)
@@ -379,7 +585,8 @@ class Function:
             os.environ.setdefault(key, str(value))
         module, _, handler = properties["Handler"].rpartition(".")
         sys.path.insert(0, str(ROOT / properties["CodeUri"]))
-        self.handler = getattr(__import__(module), handler)
+        self.module = __import__(module)
+        self.handler = getattr(self.module, handler)
 
     def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -419,6 +626,24 @@ def by_name(pairs: list[tuple[str, str]]) -> tuple[dict | None, dict | None]:
 
 
 JSON = {"Content-Type": ["application/json"], "X-Content-Type-Options": ["nosniff"]}
+# Swagger UI at DEV_PATH: its files from swagger-ui-py (requirements-dev.txt), and a
+# policy that lets the page load nothing but what serve serves.
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="swagger-ui-bundle.js"></script><script src="start.js"></script></body>
+</html>
+"""
+START = """window.ui = SwaggerUIBundle({
+  url: "openapi.json", dom_id: "#swagger-ui", validatorUrl: null
+});
+"""
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+)
+SWAGGER_UI = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript"}
 FAILED = b'{"message": "Internal server error"}'  # API Gateway's for a failed invoke
 
 
@@ -429,6 +654,7 @@ class Gateway(BaseHTTPRequestHandler):
     state)."""
 
     function: Function | None = None  # None: it failed to load (reported)
+    document: str | None = None  # openapi.json from the routes served, once read
     calls = threading.Lock()
     timeout = READ_TIMEOUT
     server_version = "dev.py"
@@ -457,7 +683,8 @@ class Gateway(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         found = function.route(self.command, url.path)
         if found is None:
-            self.answer_missing_route(function)
+            if not self.answer_dev(url.path):
+                self.answer_missing_route(function)
             return
         route, parameters = found
         with self.calls:
@@ -571,6 +798,56 @@ class Gateway(BaseHTTPRequestHandler):
             "isBase64Encoded": encoded,
         }
 
+    @classmethod
+    def read_document(cls) -> str | None:
+        """openapi.json as the routes served give it; None, reported, if it cannot
+        be written. Under the handler's lock: Powertools reads its routes."""
+        with cls.calls:
+            if cls.document is None and cls.function is not None:
+                try:
+                    cls.document = document_of(cls.function)
+                except NoDocument as error:
+                    problem, advice = error.args
+                    print(f"dev.py serve: {problem}: {advice}", file=sys.stderr)
+                except Exception:
+                    import traceback
+
+                    traceback.print_exc()
+            return cls.document
+
+    def answer_dev(self, path: str) -> bool:
+        """serve's own answers under DEV_PATH (the API's routes come first): the
+        API's document, and Swagger UI; False for any other request."""
+        if self.command not in ("GET", "HEAD") or not path.startswith(DEV_PATH):
+            return False
+        name = path[len(DEV_PATH) :]
+        swagger = importlib.util.find_spec("swagger_ui")
+        files = Path(swagger.origin).parent / "static" if swagger else None
+        headers = {"X-Content-Type-Options": ["nosniff"], "Cache-Control": ["no-store"]}
+        if name == DOCUMENT:
+            document = self.read_document()
+            if document is None:
+                self.answer(500, JSON, b'{"message": "Not written (see serve)"}')
+            else:
+                self.answer(200, {**JSON, **headers}, document)
+        elif name not in ("", "start.js", *SWAGGER_UI):
+            return False
+        elif files is None:
+            missing = "Swagger UI is not installed (swagger-ui-py): run dev.py setup"
+            self.answer(404, JSON, json.dumps({"message": missing}))
+        elif name == "":
+            document = self.read_document()
+            title = json.loads(document)["info"]["title"] if document else "API"
+            headers["Content-Security-Policy"] = [PAGE_POLICY]
+            headers["Content-Type"] = ["text/html; charset=utf-8"]
+            self.answer(200, headers, PAGE.format(title=html.escape(title)))
+        elif name == "start.js":
+            self.answer(200, {**headers, "Content-Type": ["text/javascript"]}, START)
+        else:
+            data = (files / name).read_bytes()
+            self.answer(200, {**headers, "Content-Type": [SWAGGER_UI[name]]}, data)
+        return True
+
     def answer_missing_route(self, function: Function) -> None:
         """What API Gateway answers a path or method no route declares: the API's
         MISSING_AUTHENTICATION_TOKEN gateway response, else its default 403."""
@@ -660,6 +937,12 @@ def serve_function() -> None:
     if Gateway.function:
         routes = ", ".join(f"{r.method} {r.resource}" for r in Gateway.function.routes)
         print(f"{routes} at {address} (Ctrl-C stops)", flush=True)
+        print(
+            f"The API's OpenAPI document: {address}{DEV_PATH}{DOCUMENT}, to browse"
+            f" and call the API: {address}{DEV_PATH}",
+            flush=True,
+        )
+        threading.Thread(target=compare_document, daemon=True).start()
     else:
         print(
             "dev.py serve: the function did not load (above): requests to"
@@ -671,6 +954,18 @@ def serve_function() -> None:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def compare_document() -> None:
+    """Say so when openapi.json is not the document of the routes served."""
+    document = Gateway.read_document()
+    if document is not None and document != committed_document():
+        print(
+            f"dev.py serve: {DOCUMENT} is not what these routes give: "
+            f"`{this('openapi')}` writes it from them",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def listen(port: int) -> socket.socket:
@@ -696,14 +991,15 @@ def listen(port: int) -> socket.socket:
 
 
 def snapshot() -> dict[str, tuple[int, int]]:
-    """What serve restarts on: template.yaml and the project's Python files (not
+    """What serve restarts on: template.yaml, pyproject.toml (openapi.json's title,
+    description, version) and the project's Python files (not
     in hidden folders such as .venv), with their modification times and sizes."""
     found = {}
     for folder, folders, files in os.walk(ROOT):
         folders[:] = [f for f in folders if f[0] != "." and f != "__pycache__"]
         for name in files:
             if name.endswith(".py") or (
-                Path(folder) == ROOT and name == "template.yaml"
+                Path(folder) == ROOT and name in ("template.yaml", "pyproject.toml")
             ):
                 path = Path(folder, name)
                 try:
@@ -796,6 +1092,7 @@ def main() -> None:
     )
     serving.set_defaults(run=serve)
     commands.add_parser("check").set_defaults(run=check)
+    commands.add_parser("openapi").set_defaults(run=openapi)
     arguments = parser.parse_args()
     COMMAND = f"dev.py {arguments.command}"
     try:

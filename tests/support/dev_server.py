@@ -1,6 +1,6 @@
 """The generated `dev.py serve`, run and talked to: a project whose app echoes what
 it receives, the server process stopped as a terminal stops it, HTTP clients (well
-behaved and raw), and what a refused command prints."""
+behaved and raw), what a refused command prints, and a route added as README says."""
 
 from __future__ import annotations
 
@@ -19,6 +19,26 @@ import pytest
 from matrix import DEFAULTS
 from support.environments import runner_environment
 from support.renders import working_copy
+
+# A route /bye as README's "To add a route" declares it in template.yaml.
+BYE_EVENT = """\
+        Bye:
+          Type: Api
+          Properties:
+            RestApiId: !Ref HelloApi
+            Path: /bye
+            Method: get
+"""
+
+
+def declare_bye(project: Path) -> None:
+    """The function's Events in template.yaml get BYE_EVENT (before HelloName)."""
+    template = project / "template.yaml"
+    text = template.read_text(encoding="utf-8")
+    anchor = "        HelloName:\n"
+    assert text.count(anchor) == 1
+    template.write_text(text.replace(anchor, BYE_EVENT + anchor), encoding="utf-8")
+
 
 # What the handler receives from dev.py serve: a stand-in app.py returns its event
 # and context as the body.

@@ -150,18 +150,23 @@ def shared_environments(project: Path, python: str) -> None:
         (project / venv).symlink_to(shared, target_is_directory=True)
 
 
-def runner_environment(project: Path) -> None:
+def runner_environment(
+    project: Path, packages: Path | None = None, name: str = ".venv"
+) -> None:
     """The fast loop's stand-in for `dev.py setup` (the slow tests run the real one):
-    the project's .venv a new virtual environment that sees the packages of the one
-    running the tests (serve needs PyYAML, and the app no more when it imports
-    nothing else), marked complete by the project's own dev.py."""
-    venv = project / ".venv"
+    the project's .venv (or .venv-sam) a new virtual environment that sees the
+    packages of `packages`, a site-packages folder of this Python (by default the
+    tests': serve needs PyYAML, and the app no more when it imports nothing else),
+    marked complete by the project's own dev.py."""
+    venv = project / name
     made = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     assert made.returncode == 0, made.stderr
     (site,) = venv.glob("lib/python*/site-packages")
-    (site / "runner.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    seen = packages or Path(sysconfig.get_paths()["purelib"])
+    (site / "runner.pth").write_text(f"{seen}\n")
+    constant = {".venv": "VENV", ".venv-sam": "SAM_VENV"}[name]
     marked = run(
-        [str(venv / "bin" / "python"), "-c", "import dev; dev.mark_set_up(dev.VENV)"],
+        [sys.executable, "-c", f"import dev; dev.mark_set_up(dev.{constant})"],
         cwd=project,
     )
     assert marked.returncode == 0, marked.stderr

@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 {% endif %}
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from json_resolver import JsonResolver
+from json_resolver import JsonResolver, Message
 
 {% if L or T or M %}
 # Settings come from the POWERTOOLS_* environment variables in template.yaml.
@@ -35,11 +35,12 @@ tracer = Tracer(patch_modules=())
 {% if M %}
 metrics = Metrics()
 {% endif %}
-# Routes answer JSON; unknown routes and errors too (json_resolver.py).
+# Routes answer JSON; unknown routes and errors too (json_resolver.py). A route's
+# return type is its body in openapi.json, the API's contract (docs/api.md).
 app = JsonResolver(logger{{ ", metrics" if M else "" }})
 
 
-def greeting(name: str) -> dict[str, str]:
+def greeting(name: str) -> Message:
     """The body both routes return: the place for your business logic."""
     return {"message": f"hello {name}!"}
 {% if L or T or M %}
@@ -68,7 +69,7 @@ def observe(route: str) -> None:
 {% if T %}
 @tracer.capture_method(capture_response=False)
 {% endif %}
-def hello() -> dict[str, str]:
+def hello() -> Message:
 {% if L or T or M %}
     observe("/hello")
 {% endif %}
@@ -79,7 +80,7 @@ def hello() -> dict[str, str]:
 {% if T %}
 @tracer.capture_method(capture_response=False)
 {% endif %}
-def hello_name(name: str) -> dict[str, str]:
+def hello_name(name: str) -> Message:
     # API Gateway REST passes the path still percent-encoded: decode it as a URL
     # path is decoded ("+" stays a plus, invalid UTF-8 becomes U+FFFD).
     name = unquote(name)

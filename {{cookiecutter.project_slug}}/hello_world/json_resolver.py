@@ -1,13 +1,15 @@
 {% set L = cookiecutter.logging %}
 {% set M = cookiecutter.metrics %}
 """Every answer is JSON, errors included: the resolver's serializer and error
-handlers, and the 400 for an event that is not an API Gateway request."""
+handlers, the 400 for an event that is not an API Gateway request, and the 500
+that the API's OpenAPI document (openapi.json) gives every route."""
 
+import inspect
 import json
 {% if not L %}
 import logging
 {% endif %}
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +26,25 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError, Servic
 from aws_lambda_powertools.metrics import MetricUnit
 {% endif %}
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Not typing's: pydantic, which writes openapi.json, refuses it before Python 3.12.
+# typing_extensions comes with Powertools, which imports it already.
+from typing_extensions import TypedDict
+
+
+class Message(TypedDict):
+    """A JSON object with a message: the body of every answer of this API."""
+
+    message: str
+
+
+# In openapi.json: what unexpected_error answers, on any route.
+SERVER_ERROR = {
+    "description": "An unexpected error: logged with its traceback, never returned",
+    "content": {
+        "application/json": {"model": Message},
+    },
+}
 
 # Escaped inside JSON strings: the same data for every JSON client, but never
 # readable as HTML, even by a browser that ignores the content type.
@@ -47,6 +68,9 @@ class JsonResolver(APIGatewayRestResolver):
     Powertools' HTTP errors with their status, a logged 500 for anything else, a
     400 for what is not an API Gateway REST request."""
 
+    # app.get and the other route decorators pass every argument by position.
+    ROUTE = inspect.signature(APIGatewayRestResolver.route)
+
     def __init__(self, logger: {{ "Logger" if L else "logging.Logger" }}{{ ", metrics: Metrics" if M else "" }}) -> None:
         super().__init__(serializer=json_without_markup)
         self.logger = logger
@@ -59,6 +83,20 @@ class JsonResolver(APIGatewayRestResolver):
         self.not_found(self.not_found_error)
         self.exception_handler(ServiceError)(self.http_error)
         self.exception_handler(Exception)(self.unexpected_error)
+
+    def route(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        """A route whose OpenAPI responses are its success (the body its return type
+        describes) and SERVER_ERROR, then any `responses=` given to it."""
+        bound = self.ROUTE.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        given = {k: v for k, v in bound.arguments.items() if k != "self"}
+        success = {"description": given["response_description"]}
+        given["responses"] = {
+            given["status_code"]: success,
+            HTTPStatus.INTERNAL_SERVER_ERROR.value: SERVER_ERROR,
+            **(given["responses"] or {}),
+        }
+        return super().route(**given)
 
     def not_found_error(self, error: NotFoundError) -> Response:
 {% if M %}
