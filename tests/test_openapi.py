@@ -11,12 +11,7 @@ from the resolver's routes (`dev.py openapi`), and what keeps it honest.
   Schemathesis, driving serve with that document, finds no failure of its named
   checks, and every method the document does not declare gets the gateway's 404.
 - The function imports nothing for it.
-- The generated CI's `contract` job: the base branch's document against the pull
-  request's, with oasdiff at a pinned version, failing on the levels that oasdiff's
-  rules give a removed route or response property, passing an added property or a
-  major version bump; no credentials, nothing uploaded. oasdiff itself cannot run
-  here (no Go module proxy): the step runs against a stand-in that reads its
-  arguments and answers with oasdiff's documented exit codes.
+- The generated CI's `contract` job: tests/test_contract_job.py.
 
 The projects get their .venv from the tests' shared environment of their own
 requirements-dev.txt (conftest.py project_envs), seen through runner_environment.
@@ -25,9 +20,7 @@ requirements-dev.txt (conftest.py project_envs), seen through runner_environment
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 import subprocess
 import sys
 import time
@@ -38,27 +31,14 @@ from urllib.parse import urlsplit
 import pytest
 from openapi_spec_validator import validate
 
-from helpers import (
-    DevServer,
-    ProjectEnvironments,
-    Renders,
-    baked_project,
-    clean_environment,
-    declare_bye,
-    load_cfn,
-    load_workflow,
-    request,
-    run,
-    runner_environment,
-    told,
-    tool,
-    user_shell,
-    working_copy,
-)
 from matrix import CHOICES, COOKIECUTTER_JSON, DEFAULTS, code_matrix
+from support.dev_server import DevServer, declare_bye, request, told
+from support.documents import load_cfn
+from support.environments import ProjectEnvironments, runner_environment
+from support.processes import clean_environment, run, tool, user_shell
+from support.renders import Renders, working_copy
 
 DOCUMENT = "openapi.json"
-WORKFLOW = ".github/workflows/ci.yml"
 # The Python running the tests, as the project's runtime: `dev.py check` runs with it.
 THIS_RUNTIME = "python{}.{}".format(*sys.version_info[:2])
 ALL_OFF = {
@@ -390,157 +370,3 @@ def test_schemathesis_finds_no_failure(bake, project_envs, tmp_path, answers):
         else:
             body = json.loads(response["content"]["text"])
             assert (response["status"], body) == (404, {"message": "Not found"})
-
-
-# --- the generated CI's contract job ------------------------------------------------
-
-# oasdiff's rules (oasdiff/oasdiff, checker/rules.go at v1.28.0) for the three
-# document pairs below, with the level each rule has there: `breaking --fail-on WARN`
-# fails on ERR and WARN, not on INFO (docs/BREAKING-CHANGES.md).
-LEVELS = ("INFO", "WARN", "ERR")
-PAIRS = {
-    "a route removed": ("api-path-removed-without-deprecation", "ERR"),
-    "a response property removed": ("response-required-property-removed", "ERR"),
-    "a response property added": ("response-required-property-added", "INFO"),
-}
-
-
-def revised(document: dict, pair: str) -> dict:
-    """The document changed as the pair says."""
-    revision = json.loads(json.dumps(document))
-    message = revision["components"]["schemas"]["Message"]
-    if pair == "a route removed":
-        del revision["paths"]["/hello/{name}"]
-    elif pair == "a response property removed":
-        del message["properties"]["message"]
-        message["required"].remove("message")
-    else:
-        message["properties"]["greeted_at"] = {"type": "string", "format": "date-time"}
-        message["required"].append("greeted_at")
-    assert revision != document
-    return revision
-
-
-# A stand-in for oasdiff that checks the arguments it gets and answers as oasdiff
-# documents for `breaking`: the changes (here given by the test, as rule id and
-# level), exit code 1 when one is at the --fail-on level or above.
-STAND_IN = """#!PYTHON
-import json, os, sys
-arguments = sys.argv[1:]
-with open(os.environ["OASDIFF_CALLS"], "a") as calls:
-    calls.write(json.dumps(arguments) + "\\n")
-assert arguments[:3] == ["breaking", "base/openapi.json", "openapi.json"], arguments
-for path in arguments[1:3]:
-    json.load(open(path))
-options, rest = {}, iter(arguments[3:])
-for option in rest:
-    name, equals, value = option.partition("=")
-    options[name] = value if equals else next(rest)
-assert options["--allow-external-refs"] == "false", options
-rule, level = os.environ["OASDIFF_CHANGE"].split(":")
-print(f"::{level} title={rule}::in API GET /hello")
-levels = LEVELS
-fail_on = options.get("--fail-on")
-sys.exit(1 if fail_on and levels.index(level) >= levels.index(fail_on) else 0)
-""".replace("PYTHON", sys.executable).replace("LEVELS", repr(LEVELS))
-
-
-@pytest.fixture(scope="module")
-def contract_job(bake: Renders) -> dict:
-    return load_workflow(baked_project(bake, DEFAULTS) / WORKFLOW)["jobs"]["contract"]
-
-
-def step_named(job: dict, name: str) -> dict:
-    (step,) = [s for s in job["steps"] if s.get("name") == name]
-    return step
-
-
-def test_contract_job_compares_with_the_base_branch_without_credentials(
-    contract_job,
-):
-    job = contract_job
-    assert job["if"] == "github.event_name == 'pull_request'"
-    assert job["permissions"] == {"contents": "read"}
-    uses = [s["uses"].split("@")[0] for s in job["steps"] if "uses" in s]
-    assert uses == ["actions/checkout", "actions/checkout", "actions/setup-go"]
-    head, base, go = [s for s in job["steps"] if "uses" in s]
-    assert "ref" not in head["with"]  # the pull request's merge commit
-    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
-    assert base["with"]["path"] == "base"
-    assert base["with"]["sparse-checkout"] == f"/{DOCUMENT}"
-    assert head["with"]["persist-credentials"] is base["with"]["persist-credentials"]
-    assert head["with"]["persist-credentials"] is False
-    assert go["with"]["cache"] is False  # no cache any job could have written
-    # oasdiff from its Go module at a pinned version that reads OpenAPI 3.1.
-    install = step_named(job, "Install oasdiff")["run"].strip()
-    version = COOKIECUTTER_JSON["_oasdiff_version"]
-    assert install == f"go install github.com/oasdiff/oasdiff@{version}"
-    numbers = tuple(int(n) for n in version.removeprefix("v").split("."))
-    assert numbers >= (1, 15, 0)
-    # No secrets, no tokens, nothing uploaded, no extra flags that change matching
-    # (a renamed path parameter is not breaking) or send the documents away.
-    text = json.dumps(job)
-    for word in ("secrets.", "token", "upload", "--include-path-params", "--open"):
-        assert word not in text, word
-    compare = step_named(job, "Compare openapi.json with the base branch's")["run"]
-    assert "--fail-on WARN" in compare
-
-
-def run_comparison(
-    tmp_path: Path, step: dict, base: dict | None, head: dict, change: tuple[str, str]
-) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
-    workspace = tmp_path / "workspace"
-    (workspace / "base").mkdir(parents=True)
-    if base is not None:
-        (workspace / "base" / DOCUMENT).write_text(json.dumps(base))
-    (workspace / DOCUMENT).write_text(json.dumps(head))
-    bin_ = tmp_path / "bin"
-    bin_.mkdir()
-    oasdiff = bin_ / "oasdiff"
-    oasdiff.write_text(STAND_IN)
-    oasdiff.chmod(oasdiff.stat().st_mode | stat.S_IXUSR)
-    calls = tmp_path / "calls"
-    env = {
-        "PATH": os.pathsep.join([str(bin_), os.environ["PATH"]]),
-        "OASDIFF_CALLS": str(calls),
-        "OASDIFF_CHANGE": ":".join(change),
-    }
-    # As GitHub runs a step's script: bash -e, pipefail.
-    done = run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=workspace, env=env)
-    called = (
-        [json.loads(x) for x in calls.read_text().splitlines()]
-        if calls.exists()
-        else []
-    )
-    return done, called
-
-
-@pytest.mark.parametrize("pair", list(PAIRS))
-@pytest.mark.parametrize("bump", [False, True], ids=["same-version", "major-bump"])
-def test_contract_step_fails_on_a_breaking_change_unless_the_major_version_rises(
-    bake, contract_job, tmp_path, pair, bump
-):
-    step = step_named(contract_job, "Compare openapi.json with the base branch's")
-    base = json.loads((baked_project(bake, DEFAULTS) / DOCUMENT).read_text())
-    head = revised(base, pair)
-    if bump:
-        head["info"]["version"] = "2.0.0"
-    rule, level = PAIRS[pair]
-    done, calls = run_comparison(tmp_path, step, base, head, (rule, level))
-    breaking = LEVELS.index(level) >= LEVELS.index("WARN")
-    assert (done.returncode != 0) == (breaking and not bump), done.stdout
-    assert f"title={rule}::" in done.stdout  # each change named with its rule id
-    (arguments,) = calls
-    assert ("--fail-on" in arguments) == (not bump)
-    if bump:
-        assert "The major version rose" in done.stdout
-
-
-def test_contract_step_passes_while_the_base_branch_has_no_document(
-    bake, contract_job, tmp_path
-):
-    step = step_named(contract_job, "Compare openapi.json with the base branch's")
-    head = json.loads((baked_project(bake, DEFAULTS) / DOCUMENT).read_text())
-    done, calls = run_comparison(tmp_path, step, None, head, ("endpoint-added", "INFO"))
-    assert done.returncode == 0 and calls == []
-    assert "::notice::The base branch has no openapi.json" in done.stdout

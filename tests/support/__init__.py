@@ -15,6 +15,7 @@ checks it, and that this list names every module):
 - layer: the Powertools layer's stand-in, and the layer as it is published.
 - linters: cfn-lint and checkov, batched over many renderings.
 - markdown: reading the generated Markdown.
+- oasdiff: a stand-in for oasdiff's `breaking`, and the contract step run with it.
 - pins: requirements files and the SAM CLI's hashed lock.
 - processes: running commands, the pinned tools, a user's shell.
 - prose: the prose of a rendered file: comments, docstrings, Markdown text.

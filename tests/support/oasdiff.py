@@ -1,0 +1,72 @@
+"""A stand-in for oasdiff (which cannot be installed here: no Go module proxy): it
+checks the arguments of `oasdiff breaking` and answers as oasdiff documents, and the
+generated contract step run with it as GitHub runs a step."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from support.processes import run
+
+DOCUMENT = "openapi.json"
+# oasdiff's levels, lowest first: `breaking --fail-on WARN` fails on ERR and WARN, not
+# on INFO (oasdiff/oasdiff, docs/BREAKING-CHANGES.md).
+LEVELS = ("INFO", "WARN", "ERR")
+
+
+# A stand-in for oasdiff that checks the arguments it gets and answers as oasdiff
+# documents for `breaking`: the changes (here given by the test, as rule id and
+# level), exit code 1 when one is at the --fail-on level or above.
+STAND_IN = """#!PYTHON
+import json, os, sys
+arguments = sys.argv[1:]
+with open(os.environ["OASDIFF_CALLS"], "a") as calls:
+    calls.write(json.dumps(arguments) + "\\n")
+assert arguments[:3] == ["breaking", "base/openapi.json", "openapi.json"], arguments
+for path in arguments[1:3]:
+    json.load(open(path))
+options, rest = {}, iter(arguments[3:])
+for option in rest:
+    name, equals, value = option.partition("=")
+    options[name] = value if equals else next(rest)
+assert options["--allow-external-refs"] == "false", options
+rule, level = os.environ["OASDIFF_CHANGE"].split(":")
+print(f"::{level} title={rule}::in API GET /hello")
+levels = LEVELS
+fail_on = options.get("--fail-on")
+sys.exit(1 if fail_on and levels.index(level) >= levels.index(fail_on) else 0)
+""".replace("PYTHON", sys.executable).replace("LEVELS", repr(LEVELS))
+
+
+def run_comparison(
+    tmp_path: Path, step: dict, base: dict | None, head: dict, change: tuple[str, str]
+) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    workspace = tmp_path / "workspace"
+    (workspace / "base").mkdir(parents=True)
+    if base is not None:
+        (workspace / "base" / DOCUMENT).write_text(json.dumps(base))
+    (workspace / DOCUMENT).write_text(json.dumps(head))
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    oasdiff = bin_ / "oasdiff"
+    oasdiff.write_text(STAND_IN)
+    oasdiff.chmod(oasdiff.stat().st_mode | stat.S_IXUSR)
+    calls = tmp_path / "calls"
+    env = {
+        "PATH": os.pathsep.join([str(bin_), os.environ["PATH"]]),
+        "OASDIFF_CALLS": str(calls),
+        "OASDIFF_CHANGE": ":".join(change),
+    }
+    # As GitHub runs a step's script: bash -e, pipefail.
+    done = run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=workspace, env=env)
+    called = (
+        [json.loads(x) for x in calls.read_text().splitlines()]
+        if calls.exists()
+        else []
+    )
+    return done, called
