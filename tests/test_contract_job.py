@@ -16,9 +16,9 @@ from support.github import WORKFLOW
 from support.oasdiff import DOCUMENT, LEVELS, run_comparison
 from support.renders import Renders, baked_project
 
-# oasdiff's rules (oasdiff/oasdiff, checker/rules.go at v1.28.0) for the three
+# oasdiff's rules (oasdiff/oasdiff checker/rules.go at v1.28.0) for the three
 # document pairs below, with the level each rule has there: `breaking --fail-on WARN`
-# fails on ERR and WARN, not on INFO (docs/BREAKING-CHANGES.md).
+# fails on ERR and WARN, not on INFO (oasdiff/oasdiff docs/BREAKING-CHANGES.md).
 PAIRS = {
     "a route removed": ("api-path-removed-without-deprecation", "ERR"),
     "a response property removed": ("response-required-property-removed", "ERR"),

@@ -399,8 +399,9 @@ def document_of(function: Function) -> str:
         found = vars(module).values()
         resolvers = [v for v in found if isinstance(v, ApiGatewayResolver)]
     if len(resolvers) != 1:
+        where = shown(Path(module.__file__ or module.__name__))
         raise NoDocument(
-            f"{shown(Path(module.__file__))} holds {len(resolvers)} Powertools"
+            f"{where} holds {len(resolvers)} Powertools"
             " resolvers: the document is written from one",
             "keep the routes on one resolver (app = JsonResolver(...))",
         )
@@ -822,7 +823,8 @@ class Gateway(BaseHTTPRequestHandler):
             return False
         name = path[len(DEV_PATH) :]
         swagger = importlib.util.find_spec("swagger_ui")
-        files = Path(swagger.origin).parent / "static" if swagger else None
+        origin = swagger.origin if swagger else None
+        files = Path(origin).parent / "static" if origin else None
         headers = {"X-Content-Type-Options": ["nosniff"], "Cache-Control": ["no-store"]}
         if name == DOCUMENT:
             document = self.read_document()

@@ -20,7 +20,7 @@ from matrix import DEFAULTS
 from support.environments import runner_environment
 from support.renders import working_copy
 
-# A route /bye as README's "To add a route" declares it in template.yaml.
+# A route /bye declared in template.yaml as the generated README's steps add one.
 BYE_EVENT = """\
         Bye:
           Type: Api

@@ -15,7 +15,7 @@ from support.processes import run
 
 DOCUMENT = "openapi.json"
 # oasdiff's levels, lowest first: `breaking --fail-on WARN` fails on ERR and WARN, not
-# on INFO (oasdiff/oasdiff, docs/BREAKING-CHANGES.md).
+# on INFO (oasdiff/oasdiff docs/BREAKING-CHANGES.md).
 LEVELS = ("INFO", "WARN", "ERR")
 
 
