@@ -10,6 +10,7 @@ from pathlib import Path
 
 import samcli.yamlhelper as samcli_yaml
 import yaml
+import yaml.resolver
 
 # The region the tests lint, validate and run the function for (`sam validate
 # --lint` needs one).
