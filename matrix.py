@@ -32,6 +32,14 @@ DEFAULTS = {
     **{k: v[0] for k, v in CHOICES.items()},
     **{k: COOKIECUTTER_JSON[k] for k in BOOLEANS},
 }
+# Everything off: every boolean off, no CI, Powertools from the layer (nothing in
+# the function's own requirements); the other answers at their defaults.
+EVERYTHING_OFF = {
+    **DEFAULTS,
+    **{k: False for k in BOOLEANS},
+    "powertools_source": "layer",
+    "ci": "none",
+}
 # Options that change which files exist or what they contain, in matrix order.
 MATRIX_KEYS = [k for k in PUBLIC_KEYS if k in CHOICES or k in BOOLEANS]
 # The options whose generated tests differ: each of these combinations runs its own
@@ -92,15 +100,9 @@ def quick_matrix() -> list[dict]:
     then every other value of every option once, the other answers at their
     defaults (one_change_matrix()); no combination twice. Every value of every
     option is rendered in the fast loop (tests/test_generation.py checks it)."""
-    everything_off = {
-        **DEFAULTS,
-        **{k: False for k in BOOLEANS},
-        "powertools_source": "layer",
-        "ci": "none",
-    }
     subset = [
         dict(DEFAULTS),
-        everything_off,
+        dict(EVERYTHING_OFF),
         *({**DEFAULTS, **change} for change in one_change_matrix()),
     ]
     unique = {combination_id(a): a for a in subset if supported(a)}

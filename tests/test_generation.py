@@ -19,6 +19,7 @@ from samcli.yamlhelper import yaml_parse
 from matrix import (
     COOKIECUTTER_JSON,
     DEFAULTS,
+    EVERYTHING_OFF,
     POWERTOOLS_VERSION,
     ROOT,
     combination_id,
@@ -172,16 +173,6 @@ DEFAULT_FILES = [
     "tests/unit/test_pre_commit_pins.py",
     "tests/unit/test_tracing.py",
 ]
-EVERYTHING_OFF = {
-    "logging": False,
-    "tracing": False,
-    "metrics": False,
-    "monitoring": False,
-    "snapstart": False,
-    "powertools_source": "layer",
-    "build_method": "pip",
-    "ci": "none",
-}
 EVERYTHING_OFF_FILES = [
     ".cookiecutter.json",
     ".gitignore",
