@@ -32,17 +32,13 @@ from support.dev_server import (
     send_raw,
     told,
 )
+from support.environments import THIS_RUNTIME, require_this_runtime
 from support.processes import clean_environment, run, tool, user_shell
 from support.renders import working_copy
 
-# The Python running the tests, when it is an offered runtime: commands that stop
-# before they need an environment run with it.
-THIS_RUNTIME = "python{}.{}".format(*sys.version_info[:2])
-HERE = (
-    {**DEFAULTS, "runtime": THIS_RUNTIME}
-    if THIS_RUNTIME in CHOICES["runtime"]
-    else None
-)
+# The defaults with the Python running the tests as the runtime: commands that
+# stop before they need an environment run with it.
+HERE = {**DEFAULTS, "runtime": THIS_RUNTIME}
 OTHER = next(r for r in CHOICES["runtime"] if r != THIS_RUNTIME)
 
 
@@ -55,8 +51,7 @@ def dev_py(project: Path, *arguments: str, python: str = sys.executable):
 
 @pytest.fixture
 def unset(bake, tmp_path) -> Path:
-    if HERE is None:
-        pytest.skip(f"{THIS_RUNTIME} (running the tests) is not an offered runtime")
+    require_this_runtime()
     return working_copy(bake, HERE, tmp_path)
 
 

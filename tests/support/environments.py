@@ -13,9 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from matrix import CHOICES
 from support.pins import requirement_lines
 from support.processes import clean_environment, run, tool
 from support.shared import CACHE, digest, once
+
+# The Python running the tests, as a project's runtime: what a test runs `dev.py`
+# with when the command stops before it needs an environment, or uses the tests'.
+THIS_RUNTIME = "python{}.{}".format(*sys.version_info[:2])
+
+
+def require_this_runtime() -> None:
+    """Skip unless the Python running the tests is an offered runtime."""
+    if THIS_RUNTIME not in CHOICES["runtime"]:
+        pytest.skip(f"{THIS_RUNTIME} (running the tests) is not an offered runtime")
 
 
 class ProjectEnvironments:
