@@ -31,25 +31,22 @@ from urllib.parse import urlsplit
 import pytest
 from openapi_spec_validator import validate
 
-from matrix import CHOICES, COOKIECUTTER_JSON, DEFAULTS, code_matrix
+from matrix import COOKIECUTTER_JSON, DEFAULTS, EVERYTHING_OFF, code_matrix
 from support.dev_server import DevServer, declare_bye, request, told
 from support.documents import load_cfn
-from support.environments import ProjectEnvironments, runner_environment
+from support.environments import (
+    THIS_RUNTIME,
+    ProjectEnvironments,
+    require_this_runtime,
+    runner_environment,
+)
+from support.oasdiff import DOCUMENT
 from support.processes import clean_environment, run, tool, user_shell
 from support.renders import Renders, working_copy
 
-DOCUMENT = "openapi.json"
-# The Python running the tests, as the project's runtime: `dev.py check` runs with it.
-THIS_RUNTIME = "python{}.{}".format(*sys.version_info[:2])
-ALL_OFF = {
-    **DEFAULTS,
-    "runtime": THIS_RUNTIME,
-    "logging": False,
-    "tracing": False,
-    "metrics": False,
-    "monitoring": False,
-    "ci": "none",
-}
+# Everything off, with the Python running the tests as the runtime: `dev.py check`
+# runs with it.
+ALL_OFF = {**EVERYTHING_OFF, "runtime": THIS_RUNTIME}
 # Free text that must reach the document as typed, through pyproject.toml (TOML)
 # and the rendered openapi.json (JSON, ASCII only).
 HOSTILE = {
@@ -57,11 +54,6 @@ HOSTILE = {
     "description": 'It\'s `code`, a "quote" and a backslash \\ (\u65e5\u672c\u8a9e).',
 }
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-
-def require_this_runtime() -> None:
-    if THIS_RUNTIME not in CHOICES["runtime"]:
-        pytest.skip(f"{THIS_RUNTIME} (running the tests) is not an offered runtime")
 
 
 def contract_project(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from support.processes import run
 
+# The API's contract, as the generated project names it (dev.py writes it, the CI's
+# contract job compares it): test_openapi.py and test_contract_job.py read it here.
 DOCUMENT = "openapi.json"
 # oasdiff's levels, lowest first: `breaking --fail-on WARN` fails on ERR and WARN, not
 # on INFO (oasdiff/oasdiff docs/BREAKING-CHANGES.md).
@@ -22,12 +24,13 @@ LEVELS = ("INFO", "WARN", "ERR")
 # A stand-in for oasdiff that checks the arguments it gets and answers as oasdiff
 # documents for `breaking`: the changes (here given by the test, as rule id and
 # level), exit code 1 when one is at the --fail-on level or above.
-STAND_IN = """#!PYTHON
+STAND_IN = (
+    """#!PYTHON
 import json, os, sys
 arguments = sys.argv[1:]
 with open(os.environ["OASDIFF_CALLS"], "a") as calls:
     calls.write(json.dumps(arguments) + "\\n")
-assert arguments[:3] == ["breaking", "base/openapi.json", "openapi.json"], arguments
+assert arguments[:3] == ["breaking", "base/DOCUMENT", "DOCUMENT"], arguments
 for path in arguments[1:3]:
     json.load(open(path))
 options, rest = {}, iter(arguments[3:])
@@ -40,7 +43,10 @@ print(f"::{level} title={rule}::in API GET /hello")
 levels = LEVELS
 fail_on = options.get("--fail-on")
 sys.exit(1 if fail_on and levels.index(level) >= levels.index(fail_on) else 0)
-""".replace("PYTHON", sys.executable).replace("LEVELS", repr(LEVELS))
+""".replace("PYTHON", sys.executable)
+    .replace("LEVELS", repr(LEVELS))
+    .replace("DOCUMENT", DOCUMENT)
+)
 
 
 def run_comparison(
