@@ -21,12 +21,11 @@ from support.deploy_role import (
 )
 from support.documents import load_cfn, transformed
 from support.github import WORKFLOW, deploy_job, github_combinations, step_running
-from support.iam import allows, policy_actions
+from support.iam import BASIC_EXECUTION, allows, policy_actions
 from support.renders import SCOPES, check_each
 from support.shared import file_digest
 
 OTHER_ACCOUNT = "210987654321"
-BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 # Granted on every resource of their kind, each with the reason IAM gives no way to
 # narrow it (service authorization reference) and why it is harmless.
 REACHES_OTHERS = {

@@ -40,7 +40,7 @@ from support.documents import load_cfn
 from support.markdown import MARKDOWN, opening
 from support.prose import HASH_COMMENTED, UV_LOCK_HEADER, hash_comments, prose_of
 from support.renders import SCOPES, baked_project, scope_matrix
-from support.template import post_gen
+from support.template import PROJECT_TEMPLATE, post_gen
 
 MAX_LINE = 100
 URL = re.compile(r"\bhttps?://")
@@ -130,19 +130,16 @@ def check_doubled_words(path: str, text: str, project: Project) -> list[str]:
     ]
 
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "{{cookiecutter.project_slug}}"
-
-
 @functools.cache
 def vocabulary() -> tuple[frozenset[str], frozenset[str]]:
     """Every setting and function module some combination has: the settings
     declared above, the modules in the template's function folder."""
-    modules = frozenset(p.stem for p in (TEMPLATE / "hello_world").glob("*.py"))
+    modules = frozenset(p.stem for p in (PROJECT_TEMPLATE / "hello_world").glob("*.py"))
     return frozenset(SETTING_PHRASES), modules
 
 
 def test_the_declared_settings_are_the_templates():
-    template = (TEMPLATE / "template.yaml").read_text(encoding="utf-8")
+    template = (PROJECT_TEMPLATE / "template.yaml").read_text(encoding="utf-8")
     assert set(SETTING.findall(template)) == set(SETTING_PHRASES)
 
 

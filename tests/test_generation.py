@@ -41,10 +41,9 @@ from support.renders import (
     working_copy,
 )
 from support.shared import SharedResults, run_directory
-from support.template import post_gen
+from support.template import PROJECT_TEMPLATE, post_gen
 
 COMBINATIONS = matrix_params()
-TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
 
 # The expectations below are written out by hand, independently of the hooks:
 # test_hook_prunes_what_each_option_is_expected_to_own compares them with the
@@ -224,10 +223,14 @@ def test_whole_tree(bake, answers, files):
 
 def template_files(relative: str) -> set[str]:
     """The files the template generates at (or under) this project path."""
-    path = TEMPLATE / relative
+    path = PROJECT_TEMPLATE / relative
     if path.is_file():
         return {relative}
-    return {f.relative_to(TEMPLATE).as_posix() for f in path.rglob("*") if f.is_file()}
+    return {
+        f.relative_to(PROJECT_TEMPLATE).as_posix()
+        for f in path.rglob("*")
+        if f.is_file()
+    }
 
 
 def test_hook_prunes_what_each_option_is_expected_to_own():

@@ -33,7 +33,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from matrix import DEFAULTS, ROOT, combination_id, supported
+from matrix import DEFAULTS, combination_id, supported
 from support.documents import load_cfn
 from support.lambda_runtime import (
     BEARER_TOKEN,
@@ -50,6 +50,7 @@ from support.lambda_runtime import (
 )
 from support.runtime_api import Case, Invocation, x_ray_documents
 from support.sam import api_event, sam_event
+from support.template import PROJECT_TEMPLATE
 
 pytestmark = pytest.mark.slow
 
@@ -342,9 +343,7 @@ def test_x_ray_subsegments(lambda_runs, answers):
 # unit tests declare (RECORD_KEYS in tests/unit/test_logging.py, read here: one
 # declaration for both tiers). An EMF line: its dimensions and metrics. A trace's
 # subsegment: its annotations.
-LOGGER_TESTS = (
-    ROOT / "{{cookiecutter.project_slug}}" / "tests" / "unit" / "test_logging.py"
-)
+LOGGER_TESTS = PROJECT_TEMPLATE / "tests" / "unit" / "test_logging.py"
 (LOGGER_KEYS,) = [
     ast.literal_eval(node.value)
     for node in ast.parse(LOGGER_TESTS.read_text(encoding="utf-8")).body

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from matrix import DEFAULTS, ROOT, combination_id, full_matrix, quick_matrix
+from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
 from support.documents import load_cfn, transformed
 from support.renders import baked_project
+from support.template import PROJECT_TEMPLATE
 
 MONITORING_TYPES = {
     "AWS::SNS::Topic",
@@ -463,9 +464,7 @@ def punctuation_placed_by_jinja(source: str) -> list[str]:
 def test_template_yaml_has_no_punctuation_placed_by_jinja():
     """Jinja chooses whole lines of template.yaml (the dashboard's widgets are YAML
     list items), never its commas or brackets."""
-    source = (ROOT / "{{cookiecutter.project_slug}}" / "template.yaml").read_text(
-        encoding="utf-8"
-    )
+    source = (PROJECT_TEMPLATE / "template.yaml").read_text(encoding="utf-8")
     assert punctuation_placed_by_jinja(source) == []
     # Not vacuous: what placed the dashboard's commas before.
     placed = """{% set api = '"ApiName", "${AWS::StackName}"' %}

@@ -44,9 +44,8 @@ from matrix import (
 )
 from support.markdown import SHOWN_ABOVE_THE_TABLE, selection_table
 from support.renders import baked_project, tree
-from support.template import pre_gen
+from support.template import README, pre_gen
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 # A name no place declares: what a new option looks like before any work.
 UNDECLARED = "an_option_nobody_declared"
 

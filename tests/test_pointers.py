@@ -41,8 +41,9 @@ from pathlib import Path
 import pytest
 
 from matrix import ROOT
+from support.template import PROJECT_TEMPLATE
 
-PROJECT = "{{cookiecutter.project_slug}}"
+PROJECT = PROJECT_TEMPLATE.name
 # Files named that are not there to be pointed at, each with the reason.
 NAMED_NOT_POINTED = {
     # Made by the steps the generated docs give.

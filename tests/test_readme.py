@@ -24,8 +24,8 @@ from matrix import (
 )
 from support.markdown import SHOWN_ABOVE_THE_TABLE, selection_table
 from support.renders import baked_project
+from support.template import README
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"
 
 

@@ -27,9 +27,9 @@ from matrix import ROOT
 from support.documents import load_workflow
 from support.git import GIT_IDENTITY, git
 from support.processes import run
+from support.template import TEMPLATE_WORKFLOW
 
 SCRIPT = ROOT / ".ci" / "release.py"
-TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 
 
 def load_script():

@@ -19,7 +19,7 @@ from matrix import combination_id, matrix_params, quick_matrix
 from support.deploy_role import ROLE
 from support.documents import transformed
 from support.github import github_combinations
-from support.iam import policy_actions
+from support.iam import BASIC_EXECUTION, XRAY_WRITE, policy_actions
 from support.linters import assert_nothing_unjustified
 from support.renders import (
     SCOPES,
@@ -54,13 +54,6 @@ def test_checkov_finds_nothing_unjustified(bake, checkov_results, scope):
         assert_nothing_unjustified(checkov_results(project / "template.yaml"))
 
     check_each(bake.alike(scope_matrix(scope), ["template.yaml"]), check)
-
-
-# AWS managed policies the SAM-generated role may carry. Their actions are explicit
-# (no wildcard): logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents; and
-# xray:PutTraceSegments, xray:PutTelemetryRecords, xray:GetSampling* (three named).
-BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-XRAY_WRITE = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ import tomllib
 import noxfile
 from matrix import ROOT
 from support.processes import run
+from support.template import README
 from support.tools import TOOL_PINS
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXACT = re.compile(r"[A-Za-z0-9][\w.-]*(\[[\w,]+\])?==[\w.]+")
 
 

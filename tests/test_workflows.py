@@ -38,10 +38,10 @@ from matrix import (
 )
 from support.documents import load_workflow
 from support.processes import run
-from support.renders import baked_project
+from support.renders import SCOPES, baked_project
+from support.template import TEMPLATE_WORKFLOW
 from support.tools import isolated_tool
 
-TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 PINNED_USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
 # The only action that may ask for GitHub's OIDC token (permission id-token: write).
 OIDC_ACTION = "aws-actions/configure-aws-credentials"
@@ -49,7 +49,6 @@ OIDC_ACTION = "aws-actions/configure-aws-credentials"
 # release, which tags and publishes (tests/test_release.py).
 RELEASE_JOB = "release"
 # Which combinations the generated files are checked for.
-SCOPES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
 
 
 def github_files(bake, scope: str, relative: str) -> list[Path]:

@@ -8,6 +8,12 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatchcase
 
+# AWS managed policies the SAM-generated role may carry. Their actions are explicit
+# (no wildcard): logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents; and
+# xray:PutTraceSegments, xray:PutTelemetryRecords, xray:GetSampling* (three named).
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY_WRITE = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+
 
 def substitute(value, parameters: dict[str, str]):
     """A CloudFormation string: Ref or Fn::Sub resolved with these parameters."""

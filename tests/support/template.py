@@ -10,12 +10,16 @@ from types import ModuleType
 
 from matrix import ROOT
 
+# The generated project's template, the template repository's README and CI.
+PROJECT_TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 # The files that make the template; everything else in the checkout is tooling.
 TEMPLATE_PARTS = [
     "cookiecutter.json",
     "hooks",
     "templates",
-    "{{cookiecutter.project_slug}}",
+    PROJECT_TEMPLATE.name,
 ]
 
 
