@@ -448,17 +448,24 @@ STRUCTURE = set(',:[]{}"')
 
 
 def punctuation_placed_by_jinja(source: str) -> list[str]:
-    """The string literals of the Jinja tags in a template's source that hold JSON
-    or YAML punctuation: where Jinja, not the template's text, decides a comma,
-    bracket, colon or quote (an answer's own quotes escaped by a filter, such as
-    replace("'", "''"), are not structure)."""
+    """Where Jinja, not the template's text, decides a comma, bracket, colon or
+    quote: the string literals of the Jinja tags in a template's source that hold
+    JSON or YAML punctuation (an answer's own quotes escaped by a filter, such as
+    replace("'", "''"), are not structure), and the block tags ({% if %}, {% set %}
+    ...) that share their line with text, choosing part of a line."""
     from jinja2 import Environment
 
-    return [
+    strings = [
         f"line {line}: {value}"
         for line, kind, value in Environment().lex(source)
         if kind == "string" and STRUCTURE & set(value[1:-1])
     ]
+    inline = [
+        f"line {number}: {line.strip()}"
+        for number, line in enumerate(source.splitlines(), 1)
+        if "{%" in line and not re.fullmatch(r"\s*\{%[^%]*%\}\s*", line)
+    ]
+    return strings + inline
 
 
 def test_template_yaml_has_no_punctuation_placed_by_jinja():
@@ -470,5 +477,9 @@ def test_template_yaml_has_no_punctuation_placed_by_jinja():
     placed = """{% set api = '"ApiName", "${AWS::StackName}"' %}
     ["AWS/Lambda", "ConcurrentExecutions", {{ fn }}]] } }{{ "," if M or L else "" }}
     "${ApiLatencyAlarm.Arn}"{{ ', "${UnhandledErrorsAlarm.Arn}"' if M else "" }}] } },
+    "${ApiLatencyAlarm.Arn}"{% if M %}, "${UnhandledErrorsAlarm.Arn}"{% endif %}] } },
+{% if M %}
 """
-    assert len(punctuation_placed_by_jinja(placed)) == 3
+    found = punctuation_placed_by_jinja(placed)
+    assert len(found) == 4, found
+    assert found[-1].startswith("line 4: "), found
