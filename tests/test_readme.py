@@ -20,10 +20,9 @@ from matrix import (
     PUBLIC_KEYS,
     ROOT,
     full_matrix,
-    quick_matrix,
 )
 from support.markdown import SHOWN_ABOVE_THE_TABLE, selection_table
-from support.renders import baked_project
+from support.renders import SCOPES, baked_project, scope_matrix
 from support.template import README
 
 TEMPLATE = "gh:cookiecutter-sam-powertools/cookiecutter-sam-powertools"
@@ -179,20 +178,13 @@ def test_quick_start_works_on_a_machine_with_only_python_and_git(bake, tmp_path)
     assert after == before
 
 
-SELECTION_SCOPES = [
-    pytest.param("quick", id="quick"),
-    pytest.param("full", id="full", marks=pytest.mark.slow),
-]
-
-
-@pytest.mark.parametrize("scope", SELECTION_SCOPES)
+@pytest.mark.parametrize("scope", SCOPES)
 def test_generated_readme_shows_every_answer(bake, scope):
     """The generated README's "What was selected" has a row for every answer but
     the two it shows above (cookiecutter.json's order, whatever is on or off), and
     each row gives the answer recorded in the project's .cookiecutter.json."""
-    combinations = quick_matrix() if scope == "quick" else full_matrix()
     expected = [k for k in PUBLIC_KEYS if k not in SHOWN_ABOVE_THE_TABLE]
-    for rendering in bake.distinct("README.md", combinations):
+    for rendering in bake.distinct("README.md", scope_matrix(scope)):
         project = rendering.path.parent
         rows = selection_table(rendering.path.read_text(encoding="utf-8"))
         assert list(rows) == expected, project
