@@ -214,10 +214,12 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     app = project / "hello_world" / "app.py"
     code = app.read_text(encoding="utf-8")
     # A route in the code only: named, with where to declare it.
+    declared = (project / "template.yaml").read_text(encoding="utf-8")
     app.write_text(code + ROUTE, encoding="utf-8")
     what, advice = failure(dev(project, "check"))
     assert "GET /bye (a route, no Api event)" in what, what
     assert "template.yaml" in advice
+    assert command in advice  # the document is due too: both said at once
     # Declared in template.yaml too, the document not written again: the difference
     # and the command that writes it.
     declare_bye(project)
@@ -240,8 +242,14 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     assert ("GET", "/bye") in operations(json.loads((project / DOCUMENT).read_text()))
     # The route gone from the code, its event left: named too.
     app.write_text(code, encoding="utf-8")
-    what, _ = failure(dev(project, "check"))
+    what, advice = failure(dev(project, "check"))
     assert "GET /bye (an Api event, no route)" in what, what
+    assert command in advice
+    # The event removed too, the document still holds the route: only that is due.
+    (project / "template.yaml").write_text(declared, encoding="utf-8")
+    what, advice = failure(dev(project, "check"))
+    assert f"{DOCUMENT} is not what the routes give" in what
+    assert command in advice
     # No title and version to write: said in two lines.
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
