@@ -10,6 +10,7 @@ from pathlib import Path
 
 import samcli.yamlhelper as samcli_yaml
 import yaml
+from yaml.resolver import BaseResolver
 
 # The region the tests lint, validate and run the function for (`sam validate
 # --lint` needs one).
@@ -26,7 +27,7 @@ class CloudFormationLoader(yaml.CSafeLoader):
 
 
 CloudFormationLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, samcli_yaml._dict_constructor
+    BaseResolver.DEFAULT_MAPPING_TAG, samcli_yaml._dict_constructor
 )
 
 CloudFormationLoader.add_multi_constructor(
