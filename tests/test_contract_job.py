@@ -13,7 +13,7 @@ import pytest
 from matrix import COOKIECUTTER_JSON, DEFAULTS
 from support.documents import load_workflow
 from support.github import WORKFLOW
-from support.oasdiff import DOCUMENT, LEVELS, run_comparison
+from support.oasdiff import DOCUMENT, LEVELS, SEVERITY, run_comparison
 from support.renders import Renders, baked_project
 
 # oasdiff's rules (oasdiff/oasdiff checker/rules.go at v1.28.0) for the three
@@ -97,7 +97,10 @@ def test_contract_step_fails_on_a_breaking_change_unless_the_major_version_rises
     done, calls = run_comparison(tmp_path, step, base, head, (rule, level))
     breaking = LEVELS.index(level) >= LEVELS.index("WARN")
     assert (done.returncode != 0) == (breaking and not bump), done.stdout
-    assert f"title={rule}::" in done.stdout  # each change named with its rule id
+    # A breaking change is named with its rule id, as an annotation of the pull
+    # request; `breaking` leaves out the others.
+    named = f"::{SEVERITY[level]} title={rule}::" in done.stdout
+    assert named == breaking, done.stdout
     (arguments,) = calls
     assert ("--fail-on" in arguments) == (not bump)
     if bump:

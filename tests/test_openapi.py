@@ -210,6 +210,7 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     what, advice = failure(dev(project, "check"))
     assert "GET /bye (a route, no Api event)" in what, what
     assert "template.yaml" in advice
+    assert command in advice  # the document is due too: both said at once
     # Declared in template.yaml too, the document not written again: the difference
     # and the command that writes it.
     declare_bye(project)
@@ -232,8 +233,9 @@ def test_check_asks_for_the_document_and_names_a_route_template_yaml_lacks(
     assert ("GET", "/bye") in operations(json.loads((project / DOCUMENT).read_text()))
     # The route gone from the code, its event left: named too.
     app.write_text(code, encoding="utf-8")
-    what, _ = failure(dev(project, "check"))
+    what, advice = failure(dev(project, "check"))
     assert "GET /bye (an Api event, no route)" in what, what
+    assert command in advice
     # No title and version to write: said in two lines.
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")

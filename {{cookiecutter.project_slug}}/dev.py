@@ -350,13 +350,19 @@ def check_contract() -> None:
     found = read_routes()
     mismatches = [f"{r} (a route, no Api event)" for r in found["undeclared"]]
     mismatches += [f"{e} (an Api event, no route)" for e in found["unrouted"]]
+    committed = committed_document()
     if mismatches:
+        # Both at once when both are due: a new route usually needs both.
+        then = (
+            f", then `{this('openapi')}` writes {DOCUMENT} from the routes"
+            if found["document"] != committed
+            else ""
+        )
         fail(
             f"the function's routes and template.yaml differ: {', '.join(mismatches)}",
             "declare each route in the code and as an Api event of the function in"
-            ' template.yaml (README.md, "Develop")',
+            f' template.yaml (README.md, "Develop"){then}',
         )
-    committed = committed_document()
     if found["document"] != committed:
         lines = list(
             difflib.unified_diff(

@@ -19,13 +19,17 @@ DOCUMENT = "openapi.json"
 # oasdiff's levels, lowest first: `breaking --fail-on WARN` fails on ERR and WARN, not
 # on INFO (oasdiff/oasdiff docs/BREAKING-CHANGES.md).
 LEVELS = ("INFO", "WARN", "ERR")
+# How `--format githubactions` annotates each level (oasdiff/oasdiff
+# formatters/format_githubactions.go).
+SEVERITY = {"ERR": "error", "WARN": "warning", "INFO": "notice"}
 
 
 # A stand-in for oasdiff that checks the arguments it gets and answers as oasdiff
-# documents for `breaking`: the changes (here given by the test, as rule id and
-# level), exit code 1 when one is at the --fail-on level or above.
-STAND_IN = (
-    """#!PYTHON
+# v1.28.0 does for `breaking`: the changes (here given by the test, as rule id and
+# level) at WARN or above only, each as a GitHub annotation of its level's severity
+# (oasdiff/oasdiff internal/breaking_changes.go); exit code 1 when one is at the
+# --fail-on level or above.
+STAND_IN = """#!PYTHON
 import json, os, sys
 arguments = sys.argv[1:]
 with open(os.environ["OASDIFF_CALLS"], "a") as calls:
@@ -39,12 +43,17 @@ for option in rest:
     options[name] = value if equals else next(rest)
 assert options["--allow-external-refs"] == "false", options
 rule, level = os.environ["OASDIFF_CHANGE"].split(":")
-print(f"::{level} title={rule}::in API GET /hello")
 levels = LEVELS
+if levels.index(level) >= levels.index("WARN"):
+    severity = SEVERITY[level]
+    print(f"::{severity} title={rule}::in API GET /hello")
 fail_on = options.get("--fail-on")
 sys.exit(1 if fail_on and levels.index(level) >= levels.index(fail_on) else 0)
-""".replace("PYTHON", sys.executable)
+"""
+STAND_IN = (
+    STAND_IN.replace("PYTHON", sys.executable)
     .replace("LEVELS", repr(LEVELS))
+    .replace("SEVERITY", repr(SEVERITY))
     .replace("DOCUMENT", DOCUMENT)
 )
 
