@@ -5,6 +5,7 @@ run (support.renders.Renders)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,15 @@ from support.renders import Renders, cache_compiled_templates
 from support.sam import SamBuilds, api_event
 from support.shared import CACHE, SharedResults, run_directory, worker_count
 from support.tools import INSTALL_TOOLS, MISSING_TOOL, isolated_tool
+
+# The tests stop `dev.py serve` and interrupt `dev.py setup` as a terminal's Ctrl-C
+# does (SIGINT), so those commands must not start with SIGINT ignored. A run started
+# as a background job of a script does ("Background processes started by a
+# non-interactive shell ignore SIGINT", Bash Reference Manual, "Signals"), and exec
+# keeps an ignored signal ignored (POSIX, "exec"): a handler of this process is
+# reset to the default in every command it starts instead, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

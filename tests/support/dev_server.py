@@ -162,7 +162,13 @@ class DevServer:
                 os.killpg(self.process.pid, signal.SIGINT)
             else:
                 self.process.send_signal(alone)
-        self.returncode = self.process.wait(timeout=30)
+        try:
+            self.returncode = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Not left running on its port for the next test to trip over.
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            pytest.fail(f"dev.py serve did not stop within 30 s: {self.output()}")
         self.stdout, self.stderr = self.output()
 
     def __enter__(self) -> DevServer:
