@@ -248,8 +248,9 @@ def mutate(root: Path, edits: dict[str, list[tuple[str, str]]]) -> None:
 
 def repository_copy(target: Path) -> Path:
     """This checkout's files as a commit would hold them (tracked or new, not
-    ignored), in a new git repository at `target`, sharing .cache/ (renders are
-    per run; the environments and tools there are made once, under locks)."""
+    ignored), committed in a new git repository at `target`, sharing .cache/
+    (renders are per run; the environments and tools there are made once, under
+    locks)."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, text=True, check=True,
@@ -258,9 +259,13 @@ def repository_copy(target: Path) -> Path:
         if (ROOT / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target / name)
-    (target / ".cache").symlink_to(CACHE, target_is_directory=True)
-    for command in (["init", "-q"], ["add", "-A"]):
+    # Committed, so that HEAD exists there as in a clone (the bench renders from it).
+    identity = ["-c", "user.name=mutations", "-c", "user.email=mutations@invalid"]
+    commit = [*identity, "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify"]
+    for command in (["init", "-q"], ["add", "-A"], [*commit, "-m", "as it is"]):
         subprocess.run(["git", *command], cwd=target, check=True)
+    # After the commit: git would hold the link (.gitignore's `.cache/` is a folder).
+    (target / ".cache").symlink_to(CACHE, target_is_directory=True)
     return target
 
 
