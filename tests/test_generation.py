@@ -21,7 +21,6 @@ from matrix import (
     DEFAULTS,
     EVERYTHING_OFF,
     POWERTOOLS_VERSION,
-    ROOT,
     combination_id,
     matrix_params,
     quick_matrix,
@@ -30,14 +29,13 @@ from matrix import (
 from support.documents import load_cfn, load_yaml
 from support.linters import python_sources, ruff_findings
 from support.pins import requirement_lines
-from support.processes import run, tool
+from support.processes import run
 from support.renders import (
     SCOPES,
     baked_project,
     check_each,
     scope_matrix,
     session_answers,
-    tree,
     working_copy,
 )
 from support.shared import SharedResults, run_directory
@@ -443,22 +441,6 @@ def test_ruff_and_cfn_lint_are_clean(bake, lint_findings, scope):
         assert lint_findings(answers) == []
 
     check_each(bake.each(scope_matrix(scope)), check)
-
-
-@pytest.mark.parametrize("answers", [DEFAULTS, {**DEFAULTS, "tracing": False}])
-def test_renders_with_cached_templates_equal_the_cookiecutter_cli(
-    bake, tmp_path, answers
-):
-    """The suite's renders keep Jinja's compiled templates between renders
-    (support/renders.py cache_compiled_templates()): what they give is byte for
-    byte what cookiecutter's own CLI, in a process of its own, gives."""
-    words = [f"{key}={value}" for key, value in answers.items()]
-    done = run(
-        [tool("cookiecutter"), str(ROOT), "--no-input", "-o", str(tmp_path), *words]
-    )
-    assert done.returncode == 0, done.stderr
-    (project,) = tmp_path.iterdir()
-    assert tree(project) == tree(baked_project(bake, answers))
 
 
 def test_fast_yaml_reads_as_sam_cli(bake):
