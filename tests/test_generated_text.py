@@ -37,7 +37,7 @@ import pytest
 from matrix import DEFAULTS, combination_id, quick_matrix
 from support.declined import ALLOWED_MENTIONS, DECLINED_WORDS, allowed_spans, within
 from support.documents import load_cfn
-from support.markdown import MARKDOWN, opening
+from support.markdown import MARKDOWN, markdown_tokens, opening
 from support.prose import HASH_COMMENTED, UV_LOCK_HEADER, hash_comments, prose_of
 from support.renders import SCOPES, baked_project, scope_matrix
 from support.template import PROJECT_TEMPLATE, post_gen
@@ -85,7 +85,7 @@ def long_lines(path: str, text: str) -> Iterator[int]:
     lines = text.splitlines()
     if path.endswith(".md"):
         exempt = set()
-        for token in MARKDOWN.parse(text):
+        for token in markdown_tokens(text):
             if token.map and token.type in (
                 "fence",
                 "code_block",

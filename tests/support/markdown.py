@@ -3,6 +3,7 @@ strikethrough): how a README opens, and a page's shell blocks."""
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 
@@ -10,6 +11,15 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+@functools.cache
+def markdown_tokens(text: str) -> tuple[Token, ...]:
+    """MARKDOWN's tokens of a text, parsed once per distinct text in a process (the
+    matrix repeats each page; the tokens are read, never changed)."""
+    return tuple(MARKDOWN.parse(text))
+
+
 # A generated README opens with its title, then one paragraph: the description.
 OPENING = [
     "heading_open",
