@@ -80,10 +80,11 @@ def cfn_lint(tmp_path_factory) -> SharedResults:
 def checkov_scan(tmp_path_factory) -> SharedResults:
     """checkov_scan(template) -> checkov's checks of it, computed once per distinct
     template in the run; checkov_scan.prefetch(templates) scans a batch in one
-    checkov process per worker (each process takes about 5 s to start)."""
+    checkov process per bucket, two buckets per worker (each process takes about
+    5 s to start; a worker that finishes first waits for at most one bucket)."""
     isolated_tool("checkov")  # skips (locally) or fails (CI) before any work
     directory = run_directory(tmp_path_factory) / "checkov"
-    return SharedResults(directory, checkov, chunks=worker_count())
+    return SharedResults(directory, checkov, buckets=2 * worker_count())
 
 
 @pytest.fixture(scope="session")

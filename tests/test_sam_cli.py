@@ -140,9 +140,12 @@ def test_in_process_validation_finds_what_the_cli_finds(
     assert {"E3034", "W2531"} <= set(cli_rules)  # Timeout maximum, deprecated runtime
 
 
-def test_sam_validate_lint_in_process(bake, in_process_validator):
+def test_sam_validate_lint_in_process(bake, cfn_lint, in_process_validator):
     """Every other distinct template.yaml (the full matrix less ci, which changes
     none: the test above), as `sam validate --lint` validates it."""
+    groups = bake.each(IN_PROCESS_VALIDATED.values())
+    # cfn-lint in the batches the workers share (conftest.cfn_lint), not one by one.
+    cfn_lint.prefetch(group.project / "template.yaml" for group in groups)
 
     def check(project: Path, answers: dict) -> None:
         findings, translated = in_process_validator(project / "template.yaml")
@@ -169,7 +172,7 @@ def test_sam_validate_lint_in_process(bake, in_process_validator):
             stages[0]["Properties"].get("TracingEnabled", False) == answers["tracing"]
         )
 
-    check_each(bake.each(IN_PROCESS_VALIDATED.values()), check)
+    check_each(groups, check)
 
 
 # --------------------------------------------------------------------------

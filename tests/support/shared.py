@@ -109,12 +109,17 @@ def file_digest(path: Path) -> str:
 class SharedResults:
     """A check's results, one JSON file per distinct content checked (key(path):
     by default the digest of the file's bytes) in a directory the run's workers
-    share: each distinct content is checked once in the run.
+    share: each distinct content is checked once in the run, whichever worker and
+    test asks first.
 
     compute({key: path, ...}) -> {key: result} checks many at a time (a tool's
-    start-up is paid once per call). prefetch(paths) splits a batch into chunks
-    the workers share out; results(path) of content nobody checked yet checks it
-    alone.
+    start-up is paid once per call). The keys fall into `buckets` by their digest,
+    each with a lock: prefetch(paths) computes the missing keys of each bucket it
+    can lock now, then waits for the others' and computes what is still missing;
+    results(path) of content nobody checked yet waits for its bucket's lock and
+    checks it alone. So the workers share a batch whatever subset each asks for
+    (the buckets do not depend on it), no key is computed twice, and a worker waits
+    at most for the bucket another is computing.
     """
 
     def __init__(
@@ -122,25 +127,31 @@ class SharedResults:
         directory: Path,
         compute: Callable[[dict[str, Path]], dict[str, object]],
         key: Callable[[Path], str] = file_digest,
-        chunks: int = 8,
-        smallest: int = 32,
+        buckets: int = 32,
     ):
         self.directory = directory
         self.compute = compute
         self.key = key
-        self.chunks = chunks
-        self.smallest = smallest
+        self.buckets = buckets
 
     def _file(self, key: str) -> Path:
         return self.directory / f"{key}.json"
 
+    def _bucket(self, key: str) -> Path:
+        """The lock file of the key's bucket."""
+        return self.directory / f"bucket-{int(digest(key)[:8], 16) % self.buckets}.lock"
+
+    def _bucket_lock(self, key: str) -> FileLock:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return FileLock(self._bucket(key))
+
     def _compute(self, items: dict[str, Path]) -> None:
+        """Under the items' bucket lock: compute the missing ones."""
         missing = {k: v for k, v in items.items() if not self._file(k).exists()}
         if not missing:
             return
         results = self.compute(missing)
         assert sorted(results) == sorted(missing), "results for other keys"
-        self.directory.mkdir(parents=True, exist_ok=True)
         for key, result in results.items():
             # Written aside, then renamed: a reader sees a whole file or none.
             partial = self.directory / f".{key}.{os.getpid()}"
@@ -148,24 +159,30 @@ class SharedResults:
             os.replace(partial, self._file(key))
 
     def prefetch(self, paths: Iterable[Path]) -> None:
-        items: dict[str, Path] = {}
+        buckets: dict[Path, dict[str, Path]] = {}
         for path in paths:
-            items.setdefault(self.key(path), path)
-        keys = sorted(items)
-        size = max(self.smallest, -(-len(keys) // self.chunks))
-        parts = [keys[i : i + size] for i in range(0, len(keys), size)]
-
-        def job(part: list[str]) -> tuple[Path, Make]:
-            def make(marker: Path) -> None:
-                self._compute({k: items[k] for k in part})
-                marker.write_text("", encoding="utf-8")
-
-            return self.directory / f"chunk-{digest(chr(10).join(part))}", make
-
-        once_each(job(part) for part in parts)
+            key = self.key(path)
+            if not self._file(key).exists():
+                buckets.setdefault(self._bucket(key), {})[key] = path
+        busy = []
+        for items in buckets.values():
+            lock = self._bucket_lock(next(iter(items)))
+            try:
+                lock.acquire(blocking=False)
+            except Timeout:
+                busy.append(items)
+                continue
+            try:
+                self._compute(items)
+            finally:
+                lock.release()
+        for items in busy:
+            with self._bucket_lock(next(iter(items))):
+                self._compute(items)
 
     def __call__(self, path: Path):
         key = self.key(path)
         if not self._file(key).exists():
-            self._compute({key: path})
+            with self._bucket_lock(key):
+                self._compute({key: path})
         return json.loads(self._file(key).read_text(encoding="utf-8"))
