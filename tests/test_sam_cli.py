@@ -34,6 +34,8 @@ from support.documents import (
     REGION,
     environment_variables,
     function_properties,
+    load_cfn,
+    parse_cfn,
 )
 from support.environments import require_interpreter
 from support.layer import layer_stand_in
@@ -95,24 +97,44 @@ def test_sam_validate_lint_cli(bake, answers):
 def in_process_validator(cfn_lint):
     """`sam validate --lint` minus the CLI: the same cfnlint call with the same
     arguments (conftest.cfn_lint: once per distinct template in the run), and plain
-    `sam validate`'s SAM translation. The managed-policy loader is a stub: the
-    template names no managed policies, and the real one needs AWS credentials."""
+    `sam validate`'s SAM translation (translate())."""
+
+    def validate(template: Path) -> tuple[list[str], dict]:
+        findings = cfn_lint(template)
+        return findings, parse_cfn(translate(load_cfn(template)))
+
+    return validate
+
+
+def translate(document: dict) -> str:
+    """Plain `sam validate`'s SAM translation of a template (SAM CLI's
+    SamTemplateValidator), as the YAML text it gives. The managed-policy loader is
+    a stub: the template names no managed policies, and the real one needs AWS
+    credentials."""
     from samcli.lib.translate.sam_template_validator import SamTemplateValidator
-    from samcli.yamlhelper import yaml_parse
 
     class NoManagedPolicies:
         def load(self) -> dict:
             return {}
 
-    def validate(template: Path) -> tuple[list[str], dict]:
-        text = template.read_text(encoding="utf-8")
-        findings = cfn_lint(template)
-        translated = SamTemplateValidator(
-            yaml_parse(text), NoManagedPolicies(), region=REGION
-        ).get_translated_template_if_valid()
-        return findings, yaml_parse(translated)
+    validator = SamTemplateValidator(document, NoManagedPolicies(), region=REGION)
+    return validator.get_translated_template_if_valid()
 
-    return validate
+
+@pytest.mark.parametrize(
+    "answers", [pytest.param(a, id=k) for k, a in CLI_VALIDATED.items()]
+)
+def test_fast_yaml_reads_translations_as_sam_cli(bake, answers):
+    """The in-process validation reads templates and their translations with
+    libyaml (support/documents.py parse_cfn()), not SAM CLI's pure-Python
+    yaml_parse: both give the same documents."""
+    from samcli.yamlhelper import yaml_parse
+
+    text = (baked_project(bake, answers) / "template.yaml").read_text(encoding="utf-8")
+    assert parse_cfn(text) == yaml_parse(text)
+    translated = translate(yaml_parse(text))
+    assert parse_cfn(translated) == yaml_parse(translated)
+    assert "AWS::Lambda::Function" in translated
 
 
 def test_in_process_validation_finds_what_the_cli_finds(

@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from support.shared import SharedResults, digest
 
 
@@ -30,8 +32,8 @@ def logged_lengths(log: Path):
     return compute
 
 
-def ask(directory: Path, log: Path, paths: list[Path], one: bool) -> None:
-    shared = SharedResults(directory, logged_lengths(log), buckets=8)
+def ask(directory: Path, log: Path, paths: list[Path], one: bool, batch: int) -> None:
+    shared = SharedResults(directory, logged_lengths(log), buckets=8, batch=batch)
     if one:
         for path in paths:
             assert shared(path) == len(path.read_bytes())
@@ -41,7 +43,8 @@ def ask(directory: Path, log: Path, paths: list[Path], one: bool) -> None:
         assert shared(path) == len(path.read_bytes())
 
 
-def test_overlapping_batches_compute_each_content_once(tmp_path):
+@pytest.mark.parametrize("batch", [1, 25])
+def test_overlapping_batches_compute_each_content_once(tmp_path, batch):
     files = []
     for number in range(120):
         path = tmp_path / "files" / f"{number}.txt"
@@ -53,9 +56,9 @@ def test_overlapping_batches_compute_each_content_once(tmp_path):
     directory = tmp_path / "results"
     context = multiprocessing.get_context("fork")
     askers = [
-        context.Process(target=ask, args=(directory, log, files[:90], False)),
-        context.Process(target=ask, args=(directory, log, files[30:], False)),
-        context.Process(target=ask, args=(directory, log, files[::7], True)),
+        context.Process(target=ask, args=(directory, log, files[:90], False, batch)),
+        context.Process(target=ask, args=(directory, log, files[30:], False, batch)),
+        context.Process(target=ask, args=(directory, log, files[::7], True, batch)),
     ]
     for process in askers:
         process.start()
@@ -71,3 +74,23 @@ def test_overlapping_batches_compute_each_content_once(tmp_path):
     assert not [p for p in directory.iterdir() if p.name.startswith(".")], os.listdir(
         directory
     )
+
+
+@pytest.mark.parametrize("batch", [100, 1])
+def test_buckets_smaller_than_a_batch_are_computed_together(tmp_path, batch):
+    """A tool with a start-up cost (checkov) gets one call for a small batch, not
+    one per bucket; the calls of a batch of 1 follow the buckets."""
+    files = []
+    for number in range(20):
+        path = tmp_path / f"{number}.txt"
+        path.write_text("y" * number, encoding="utf-8")
+        files.append(path)
+    calls: list[int] = []
+
+    def compute(items: dict[str, Path]) -> dict[str, object]:
+        calls.append(len(items))
+        return dict.fromkeys(items, 0)
+
+    SharedResults(tmp_path / "results", compute, buckets=8, batch=batch).prefetch(files)
+    assert sum(calls) == 20
+    assert calls == [20] if batch == 100 else len(calls) > 1

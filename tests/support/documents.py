@@ -37,7 +37,12 @@ CloudFormationLoader.add_multi_constructor(
 
 def load_cfn(path: Path) -> dict:
     """A CloudFormation or SAM template, as SAM CLI reads it."""
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=CloudFormationLoader)
+    return parse_cfn(path.read_text(encoding="utf-8"))
+
+
+def parse_cfn(text: str) -> dict:
+    """A template's text, as SAM CLI's yaml_parse reads it."""
+    return yaml.load(text, Loader=CloudFormationLoader)
 
 
 def load_yaml(path: Path):

@@ -114,8 +114,9 @@ class SharedResults:
 
     compute({key: path, ...}) -> {key: result} checks many at a time (a tool's
     start-up is paid once per call). The keys fall into `buckets` by their digest,
-    each with a lock: prefetch(paths) computes the missing keys of each bucket it
-    can lock now, then waits for the others' and computes what is still missing;
+    each with a lock: prefetch(paths) computes the missing keys of the buckets it
+    can lock now, in calls of at least `batch` keys where it can (several buckets
+    held at once), then waits for the others' and computes what is still missing;
     results(path) of content nobody checked yet waits for its bucket's lock and
     checks it alone. So the workers share a batch whatever subset each asks for
     (the buckets do not depend on it), no key is computed twice, and a worker waits
@@ -128,11 +129,13 @@ class SharedResults:
         compute: Callable[[dict[str, Path]], dict[str, object]],
         key: Callable[[Path], str] = file_digest,
         buckets: int = 32,
+        batch: int = 1,
     ):
         self.directory = directory
         self.compute = compute
         self.key = key
         self.buckets = buckets
+        self.batch = batch
 
     def _file(self, key: str) -> Path:
         return self.directory / f"{key}.json"
@@ -164,21 +167,31 @@ class SharedResults:
             key = self.key(path)
             if not self._file(key).exists():
                 buckets.setdefault(self._bucket(key), {})[key] = path
-        busy = []
-        for items in buckets.values():
-            lock = self._bucket_lock(next(iter(items)))
+        busy, held, items = [], [], {}
+        for part in buckets.values():
+            lock = self._bucket_lock(next(iter(part)))
             try:
                 lock.acquire(blocking=False)
             except Timeout:
-                busy.append(items)
+                busy.append(part)
                 continue
-            try:
+            held.append(lock)
+            items.update(part)
+            if len(items) >= self.batch:
+                self._compute_releasing(items, held)
+                held, items = [], {}
+        self._compute_releasing(items, held)
+        for part in busy:
+            with self._bucket_lock(next(iter(part))):
+                self._compute(part)
+
+    def _compute_releasing(self, items: dict[str, Path], held: list[FileLock]):
+        try:
+            if items:
                 self._compute(items)
-            finally:
+        finally:
+            for lock in held:
                 lock.release()
-        for items in busy:
-            with self._bucket_lock(next(iter(items))):
-                self._compute(items)
 
     def __call__(self, path: Path):
         key = self.key(path)
