@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from support import timeline
 from support.environments import ProjectEnvironments
 from support.linters import cfn_lint_templates, checkov
 from support.renders import Renders, cache_compiled_templates
@@ -26,6 +27,10 @@ from support.tools import INSTALL_TOOLS, MISSING_TOOL, isolated_tool
 # reset to the default in every command it starts instead, as in a terminal.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_runtest_logreport(report) -> None:
+    timeline.record_phase(report)  # only with SUITE_TIMELINE set (support/timeline.py)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

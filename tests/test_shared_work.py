@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from matrix import ROOT
+from support import timeline
+from support.processes import run
 from support.shared import SharedResults, digest
 
 
@@ -94,3 +98,23 @@ def test_buckets_smaller_than_a_batch_are_computed_together(tmp_path, batch):
     SharedResults(tmp_path / "results", compute, buckets=8, batch=batch).prefetch(files)
     assert sum(calls) == 20
     assert calls == [20] if batch == 100 else len(calls) > 1
+
+
+def test_the_timeline_shows_each_test_of_a_run(tmp_path, capsys):
+    """SUITE_TIMELINE (support/timeline.py): a run writes when each test ran, and
+    the report shows it."""
+    directory = tmp_path / "timeline"
+    done = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist"]
+        + ["-p", "no:cacheprovider", "tests/test_hooks.py", "-k", "slug"],
+        cwd=ROOT,
+        env={**os.environ, "SUITE_TIMELINE": str(directory)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (written,) = directory.glob("*.json")
+    tests = {nodeid for nodeid, _, _ in json.loads(written.read_text())["tests"]}
+    assert tests and all(t.startswith("tests/test_hooks.py::") for t in tests)
+    timeline.report(directory)
+    shown = capsys.readouterr().out
+    assert f"{len(tests)} tests" in shown
+    assert any(t in shown for t in tests)

@@ -24,5 +24,6 @@ checks it, and that this list names every module):
 - sam: one `sam build` per combination per run, and generated events.
 - shared: work done once per run (or once across runs), keyed by content.
 - template: the template's own files, and its hooks imported as modules.
+- timeline: where a run's time goes (each worker's tests and waits).
 - tools: the checkers installed apart (.ci/tools.txt), skipped or failed if absent.
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from matrix import ROOT
+from support import timeline
 
 CACHE = ROOT / ".cache"
 # --- work shared between the processes of a run (pytest-xdist workers) and, for
@@ -70,7 +71,7 @@ def once(target: Path, make: Make, stamp: str = "") -> Path:
     one making it."""
     if not _complete(target, stamp):
         target.parent.mkdir(parents=True, exist_ok=True)
-        with _lock(target):
+        with timeline.waiting(target), _lock(target):
             _make_unless_complete(target, make, stamp)
     return target
 
@@ -182,7 +183,8 @@ class SharedResults:
                 held, items = [], {}
         self._compute_releasing(items, held)
         for part in busy:
-            with self._bucket_lock(next(iter(part))):
+            lock = self._bucket_lock(next(iter(part)))
+            with timeline.waiting(lock.lock_file), lock:
                 self._compute(part)
 
     def _compute_releasing(self, items: dict[str, Path], held: list[FileLock]):
@@ -196,6 +198,7 @@ class SharedResults:
     def __call__(self, path: Path):
         key = self.key(path)
         if not self._file(key).exists():
-            with self._bucket_lock(key):
+            lock = self._bucket_lock(key)
+            with timeline.waiting(lock.lock_file), lock:
                 self._compute({key: path})
         return json.loads(self._file(key).read_text(encoding="utf-8"))
