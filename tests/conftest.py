@@ -85,10 +85,10 @@ def cfn_lint(tmp_path_factory) -> SharedResults:
 def checkov_scan(tmp_path_factory) -> SharedResults:
     """checkov_scan(template) -> checkov's checks of it, computed once per distinct
     template in the run; checkov_scan.prefetch(templates) scans a batch in one
-    checkov process per bucket, four buckets per worker, or per 100 templates of
-    smaller buckets: a worker that finishes first waits for at most one bucket, and
-    each process costs a few seconds more (one process took 5.8 s for 66
-    templates, 10.7 s for 132, 17.6 s for 264)."""
+    checkov process per bucket of keys, four buckets per worker (the full run's
+    have more than 100 templates each: a worker that finishes first waits for at
+    most one), and a small batch (the fast loop's) in one process, not one per
+    bucket: each process takes seconds to start."""
     isolated_tool("checkov")  # skips (locally) or fails (CI) before any work
     directory = run_directory(tmp_path_factory) / "checkov"
     return SharedResults(directory, checkov, buckets=4 * worker_count(), batch=100)

@@ -421,8 +421,13 @@ def lint_findings(request, bake, cfn_lint, tmp_path_factory):
         for rendered in bake.render_all(session_answers(request, "lint_findings"))
     ]
     assert None not in projects, "a combination failed to render"
+    # ruff takes many projects per call (two processes each): buckets of at least
+    # 50 distinct sources per call, not one call per bucket.
     ruff = SharedResults(
-        run_directory(tmp_path_factory) / "ruff", ruff_findings, key=python_sources
+        run_directory(tmp_path_factory) / "ruff",
+        ruff_findings,
+        key=python_sources,
+        batch=50,
     )
     ruff.prefetch(projects)
     cfn_lint.prefetch(project / "template.yaml" for project in projects)

@@ -5,6 +5,9 @@ process cookiecutter starts."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.hooks import run_script as cookiecutter_run_script
@@ -36,8 +39,17 @@ HOOK_OUTCOMES = {
     "succeeds": ("open('written', 'w').write('here')\nprint('done')", None),
     "exits-0": ("import sys\nsys.exit(0)", None),
     "exits-3": ("import sys\nsys.exit(3)", FAILED.format(3)),
+    "exits-256": ("import sys\nsys.exit(256)", None),
+    "exits-minus-1": ("import sys\nsys.exit(-1)", FAILED.format(255)),
+    "exits-true": ("import sys\nsys.exit(True)", FAILED.format(1)),
     "exits-with-text": ("import sys\nsys.exit('ERROR: x=y: no')", FAILED.format(1)),
     "raises": ("open('f', 'w').write('half')\nraise ValueError", FAILED.format(1)),
+    "interrupted": ("raise KeyboardInterrupt", FAILED.format(-2)),
+    "changes-the-process": (
+        "import os, sys, csv, io\nos.environ['HOOK'] = '1'\nos.chdir('/')\n"
+        "sys.path.append('x')\nsys.stderr.reconfigure(errors='strict')",
+        None,
+    ),
 }
 
 
@@ -56,13 +68,27 @@ def test_hooks_run_in_process_as_cookiecutter_runs_them(tmp_path, capfd, body, e
         directory.mkdir()
         script = tmp_path / f"{runner.__name__}.py"
         script.write_text(body + "\n", encoding="utf-8")
+        before = process_state()
         try:
             runner(str(script), directory)
             failure = None
         except FailedHookException as failed:
             failure = str(failed)
+        assert process_state() == before, runner.__name__
         captured = capfd.readouterr()
         last_error = captured.err.strip().splitlines()[-1:]
         outcomes.append((failure, tree(directory), captured.out, last_error))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == error
+
+
+def process_state() -> tuple:
+    """What a hook run in this process could leave changed."""
+    return (
+        os.getcwd(),
+        list(sys.path),
+        list(sys.argv),
+        dict(os.environ),
+        set(sys.modules),
+        getattr(sys.stderr, "errors", None),
+    )

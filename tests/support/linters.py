@@ -52,8 +52,8 @@ def checkov(templates: dict[str, Path]) -> dict[str, dict[str, list[dict]]]:
             "cloudformation",
             "--output",
             "json",
-            # No code blocks in the report: the same checks and skips, a quarter of
-            # the output to write and read.
+            # No code blocks in the report: the same checks and skips, less output
+            # to write and read.
             "--compact",
             "--file",
             *sorted(map(str, templates.values())),

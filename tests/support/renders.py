@@ -7,10 +7,12 @@ Renderings are read-only: a test that writes in a project copies it first
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import runpy
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
@@ -106,10 +108,11 @@ def hooks_in_process(directory: Path) -> Generator[None]:
     FailedHookException with its message), and each template file's binary-or-text
     verdict (binaryornot's is_binary, which reads the file; cookiecutter/cookiecutter
     cookiecutter/generate.py) is kept while the file is unchanged. The hooks use
-    only the standard library, already imported here: as a process a hook took
-    20-30 ms, mostly Python starting, and a run renders 1,800 times, two hooks each.
+    only the standard library, already imported here, and a run renders about 1,800
+    times, two hooks each: starting Python for each was most of a render's time.
     test_renders checks that a render made this way is byte for byte the
-    cookiecutter CLI's, and that a hook's outcome is the one cookiecutter gives.
+    cookiecutter CLI's (whose hooks run as processes, without this suite's
+    sys.path), and that a hook's outcome is the one cookiecutter gives.
 
     Cookiecutter writes each rendered hook to a temporary file it never deletes
     (hooks.run_script_with_context: delete=False); here they go to `directory`,
@@ -141,11 +144,15 @@ def hooks_in_process(directory: Path) -> Generator[None]:
 
 def run_script_in_process(script_path: str, cwd: Path | str = ".") -> None:
     """cookiecutter.hooks.run_script for a Python hook, in this process: run as
-    __main__ in `cwd`, its exit status as a process would have it (SystemExit's
-    code, 1 for an uncaught exception, whose traceback goes to stderr)."""
+    __main__ in `cwd`, its exit status as a process's would be (SystemExit's code
+    modulo 256, 1 for an uncaught exception, whose traceback goes to stderr, -2 for
+    KeyboardInterrupt, the signal it stands for); the working directory, sys.path,
+    sys.argv, os.environ, the modules imported and stderr's error handler are put
+    back after it."""
     if not script_path.endswith(".py"):
         return cookiecutter_run_script(script_path, cwd)
-    saved = os.getcwd(), sys.path[:], sys.argv
+    saved = os.getcwd(), sys.path[:], sys.argv, dict(os.environ), set(sys.modules)
+    errors = getattr(sys.stderr, "errors", None)
     os.chdir(cwd)
     sys.path.insert(0, str(Path(script_path).parent))
     sys.argv = [script_path]
@@ -154,16 +161,25 @@ def run_script_in_process(script_path: str, cwd: Path | str = ".") -> None:
         runpy.run_path(script_path, run_name="__main__")
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
-            status = stop.code or 0
+            status = int(stop.code or 0) & 0xFF
         else:
             print(stop.code, file=sys.stderr)
             status = 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        status = -signal.SIGINT
     except Exception:
         traceback.print_exc()
         status = 1
     finally:
         os.chdir(saved[0])
         sys.path[:], sys.argv = saved[1], saved[2]
+        os.environ.clear()
+        os.environ.update(saved[3])
+        for module in set(sys.modules) - saved[4]:
+            del sys.modules[module]
+        if errors and isinstance(sys.stderr, io.TextIOWrapper):
+            sys.stderr.reconfigure(errors=errors)
     if status != 0:
         raise FailedHookException(f"Hook script failed (exit status: {status})")
     return None

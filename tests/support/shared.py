@@ -8,7 +8,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -47,6 +48,18 @@ def _lock(target: Path) -> FileLock:
     return FileLock(target.with_name(target.name + ".lock"))
 
 
+@contextmanager
+def held(lock: FileLock) -> Generator[None]:
+    """The lock held; the time spent getting it (waiting for work another process
+    is doing) on the run's timeline, support/timeline.py."""
+    with timeline.waiting(lock.lock_file):
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _complete(target: Path, stamp: str) -> bool:
     marker = _marker(target)
     return marker.exists() and marker.read_text(encoding="utf-8") == stamp
@@ -71,7 +84,7 @@ def once(target: Path, make: Make, stamp: str = "") -> Path:
     one making it."""
     if not _complete(target, stamp):
         target.parent.mkdir(parents=True, exist_ok=True)
-        with timeline.waiting(target), _lock(target):
+        with held(_lock(target)):
             _make_unless_complete(target, make, stamp)
     return target
 
@@ -120,8 +133,9 @@ class SharedResults:
     held at once), then waits for the others' and computes what is still missing;
     results(path) of content nobody checked yet waits for its bucket's lock and
     checks it alone. So the workers share a batch whatever subset each asks for
-    (the buckets do not depend on it), no key is computed twice, and a worker waits
-    at most for the bucket another is computing.
+    (the buckets do not depend on it) and no key is computed twice. A worker waits
+    at most for one call of another: one bucket where buckets hold `batch` keys or
+    more, a whole small batch otherwise (then one call does it all).
     """
 
     def __init__(
@@ -168,7 +182,7 @@ class SharedResults:
             key = self.key(path)
             if not self._file(key).exists():
                 buckets.setdefault(self._bucket(key), {})[key] = path
-        busy, held, items = [], [], {}
+        busy, holding, items = [], [], {}
         for part in buckets.values():
             lock = self._bucket_lock(next(iter(part)))
             try:
@@ -176,29 +190,27 @@ class SharedResults:
             except Timeout:
                 busy.append(part)
                 continue
-            held.append(lock)
+            holding.append(lock)
             items.update(part)
             if len(items) >= self.batch:
-                self._compute_releasing(items, held)
-                held, items = [], {}
-        self._compute_releasing(items, held)
+                self._compute_releasing(items, holding)
+                holding, items = [], {}
+        self._compute_releasing(items, holding)
         for part in busy:
-            lock = self._bucket_lock(next(iter(part)))
-            with timeline.waiting(lock.lock_file), lock:
+            with held(self._bucket_lock(next(iter(part)))):
                 self._compute(part)
 
-    def _compute_releasing(self, items: dict[str, Path], held: list[FileLock]):
+    def _compute_releasing(self, items: dict[str, Path], locks: list[FileLock]):
         try:
             if items:
                 self._compute(items)
         finally:
-            for lock in held:
+            for lock in locks:
                 lock.release()
 
     def __call__(self, path: Path):
         key = self.key(path)
         if not self._file(key).exists():
-            lock = self._bucket_lock(key)
-            with timeline.waiting(lock.lock_file), lock:
+            with held(self._bucket_lock(key)):
                 self._compute({key: path})
         return json.loads(self._file(key).read_text(encoding="utf-8"))

@@ -25,8 +25,9 @@ WAITS: list[tuple[str, float, float]] = []
 
 
 def record_phase(report) -> None:
-    """A test's phase (setup, call, teardown) as it ran in this process."""
-    if DIRECTORY:
+    """A test's phase (setup, call, teardown) as it ran in this process; not the
+    reports pytest-xdist's controller gets from its workers (they carry `node`)."""
+    if DIRECTORY and getattr(report, "node", None) is None:
         TESTS.append((report.nodeid, report.start, report.stop))
 
 
