@@ -46,7 +46,7 @@ HOOK_OUTCOMES = {
     "raises": ("open('f', 'w').write('half')\nraise ValueError", FAILED.format(1)),
     "interrupted": ("raise KeyboardInterrupt", FAILED.format(-2)),
     "changes-the-process": (
-        "import os, sys, csv, io\nos.environ['HOOK'] = '1'\nos.chdir('/')\n"
+        "import os, sys, tabnanny\nos.environ['HOOK'] = '1'\nos.chdir('/')\n"
         "sys.path.append('x')\nsys.stderr.reconfigure(errors='strict')",
         None,
     ),
