@@ -174,8 +174,13 @@ def run_script_in_process(script_path: str, cwd: Path | str = ".") -> None:
     finally:
         os.chdir(saved[0])
         sys.path[:], sys.argv = saved[1], saved[2]
-        os.environ.clear()
-        os.environ.update(saved[3])
+        # Only what the hook changed: emptying the environment on every render would
+        # leave other threads of the worker (test servers) a moment without it.
+        for name in set(os.environ) - set(saved[3]):
+            del os.environ[name]
+        for name, value in saved[3].items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
         for module in set(sys.modules) - saved[4]:
             del sys.modules[module]
         if errors and isinstance(sys.stderr, io.TextIOWrapper):
