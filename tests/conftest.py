@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from support import timeline
+from support.documents import sam_transform_templates
 from support.environments import ProjectEnvironments
 from support.linters import cfn_lint_templates, checkov
 from support.renders import Renders, cache_compiled_templates
@@ -79,6 +80,16 @@ def cfn_lint(tmp_path_factory) -> SharedResults:
     cfn_lint.prefetch(templates) lints a batch, shared out between the workers."""
     directory = run_directory(tmp_path_factory) / "cfn-lint"
     return SharedResults(directory, cfn_lint_templates)
+
+
+@pytest.fixture(scope="session")
+def sam_transform(tmp_path_factory) -> SharedResults:
+    """sam_transform(template) -> template.yaml as CloudFormation gets it, after
+    SAM's transform (support/documents.py sam_transform_templates), done once per
+    distinct template in the run: the validation, security, monitoring and deploy
+    role tests all read it."""
+    directory = run_directory(tmp_path_factory) / "sam-transform"
+    return SharedResults(directory, sam_transform_templates)
 
 
 @pytest.fixture(scope="session")

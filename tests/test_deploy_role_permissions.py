@@ -29,7 +29,7 @@ from support.deploy_role import (
     stack_name,
     transform_arn,
 )
-from support.documents import load_cfn, transformed
+from support.documents import load_cfn
 from support.github import github_combinations
 from support.iam import policy_actions, substitute
 from support.renders import SCOPES, baked_project, check_each
@@ -147,13 +147,13 @@ def test_only_on_any_resource_is_what_iam_says():
 PERMISSIONS: dict[str, tuple] = {}
 
 
-def needed_and_granted(project: Path, answers: dict):
+def needed_and_granted(project: Path, answers: dict, sam_transform):
     """(permissions needed, actions granted, role statements, transformed resources),
     computed once per distinct template.yaml and deploy-role.yaml."""
     template, role = project / "template.yaml", project / ROLE
     key = file_digest(template) + file_digest(role)
     if key not in PERMISSIONS:
-        resources = transformed(template)["Resources"]
+        resources = sam_transform(template)["Resources"]
         needed = {
             permission
             for resource in resources.values()
@@ -176,10 +176,11 @@ def needed_and_granted(project: Path, answers: dict):
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_role_grants_what_sam_deploy_needs_and_no_more(bake, monkeypatch, scope):
+def test_role_grants_what_sam_deploy_needs_and_no_more(bake, sam_transform, scope):
     def check(project: Path, answers: dict) -> None:
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        needed, granted, statements, resources = needed_and_granted(project, answers)
+        needed, granted, statements, resources = needed_and_granted(
+            project, answers, sam_transform
+        )
         assert sorted(needed - granted) == [], "missing"
         assert sorted(granted - needed) == [], "granted but not needed"
         assert all(s["Effect"] == "Allow" for s in statements)
@@ -231,7 +232,9 @@ TAG_CASES = [
 
 
 @pytest.mark.parametrize("answers", TAG_CASES)
-def test_the_api_is_created_with_the_tag_the_role_requires(bake, monkeypatch, answers):
+def test_the_api_is_created_with_the_tag_the_role_requires(
+    bake, sam_transform, answers
+):
     """The role creates an API only with aws:RequestTag/ApplicationStack = its stack,
     so the first deploy must send that tag in the create request: the transformed
     template gives the REST API (SAM emits it with an inline Body) the tag, and
@@ -239,12 +242,11 @@ def test_the_api_is_created_with_the_tag_the_role_requires(bake, monkeypatch, an
     copy) says its handler tags on create, from that very property."""
     from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     project = baked_project(bake, answers)
     key = file_digest(project / "template.yaml") + file_digest(project / ROLE)
     if key in TAGGED_ON_CREATE:  # once per distinct content in a worker
         return
-    *_, resources = needed_and_granted(project, answers)
+    *_, resources = needed_and_granted(project, answers, sam_transform)
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     assert "Body" in api["Properties"]
     tags = {t["Key"]: t["Value"] for t in api["Properties"]["Tags"]}

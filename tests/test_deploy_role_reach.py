@@ -19,7 +19,7 @@ from support.deploy_role import (
     stack_name,
     transform_arn,
 )
-from support.documents import load_cfn, transformed
+from support.documents import load_cfn
 from support.github import WORKFLOW, deploy_job, github_combinations, step_running
 from support.iam import BASIC_EXECUTION, allows, policy_actions
 from support.renders import SCOPES, check_each
@@ -416,16 +416,15 @@ def test_function_boundary_allows_what_the_function_needs_only(bake, scope):
     )
 
 
-def test_role_tags_only_what_sam_and_cloudformation_give(bake, monkeypatch):
+def test_role_tags_only_what_sam_and_cloudformation_give(bake, sam_transform):
     """The tag keys the role lets a deploy put on the function and its role
     (SAM_TAG_KEYS, beside CloudFormation's own aws:cloudformation:* tags) are the
     ones SAM gives them: template.yaml after the transform, each distinct one of
     the quick subset."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     renderings = bake.distinct("template.yaml", github_combinations("quick"))
     tagged = set()
     for rendering in renderings:
-        resources = transformed(rendering.path)["Resources"]
+        resources = sam_transform(rendering.path)["Resources"]
         for name, resource in resources.items():
             if resource["Type"] in ("AWS::IAM::Role", "AWS::Lambda::Function"):
                 tags = resource["Properties"].get("Tags", [])

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from matrix import DEFAULTS, combination_id, full_matrix, quick_matrix
-from support.documents import load_cfn, transformed
+from support.documents import load_cfn
 from support.renders import baked_project
 from support.template import PROJECT_TEMPLATE
 
@@ -295,14 +295,13 @@ NAME_CASES = [
 @pytest.mark.parametrize(
     "answers", [pytest.param(a, id=combination_id(a)) for a in NAME_CASES]
 )
-def test_names_are_the_ones_cloudformation_gives(bake, monkeypatch, answers):
+def test_names_are_the_ones_cloudformation_gives(bake, sam_transform, answers):
     """After SAM's transform: the REST API has no Name, so API Gateway names it
     after its OpenAPI title, the stack's name (what ApiName reads); the stage is the
     one the alarms name; HelloWorldFunction is the function itself (Ref gives its
     name; FunctionName metrics cover every version and alias)."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     path = baked_project(bake, answers) / "template.yaml"
-    resources = transformed(path)["Resources"]
+    resources = sam_transform(path)["Resources"]
     (api,) = of_type({"Resources": resources}, "AWS::ApiGateway::RestApi").values()
     assert "Name" not in api["Properties"]
     assert api["Properties"]["Body"]["info"]["title"] == {"Ref": "AWS::StackName"}

@@ -7,8 +7,13 @@ stand-in for the layer, on sys.path).
 Validation: template.yaml does not depend on `ci` (asserted below), so each
 distinct template is validated once: the defaults' and everything-off's with the
 `sam` CLI itself, every other one in-process with the code the CLI runs for `--lint`
-(cfnlint.api.lint) plus the translation plain `sam validate` does (samtranslator
-through SAM CLI's SamTemplateValidator), without the process start (~4 s each).
+(cfnlint.api.lint; `--lint` runs nothing else: aws/aws-sam-cli
+samcli/commands/validate/validate.py do_cli), without the process start (~4 s each),
+and the options checked in SAM's transform of it (conftest's sam_transform, which
+the security, monitoring and deploy role tests read too). Plain `sam validate`'s
+own translation (SAM CLI's SamTemplateValidator, which expands language extensions
+first) runs on each distinct template of the quick subset: every value of every
+option.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ from support.documents import (
     REGION,
     environment_variables,
     function_properties,
-    load_cfn,
     parse_cfn,
 )
 from support.environments import require_interpreter
@@ -94,14 +98,13 @@ def test_sam_validate_lint_cli(bake, answers):
 
 
 @pytest.fixture(scope="session")
-def in_process_validator(cfn_lint):
+def in_process_validator(cfn_lint, sam_transform):
     """`sam validate --lint` minus the CLI: the same cfnlint call with the same
-    arguments (conftest.cfn_lint: once per distinct template in the run), and plain
-    `sam validate`'s SAM translation (translate())."""
+    arguments (conftest.cfn_lint: once per distinct template in the run), and the
+    template after SAM's transform (conftest.sam_transform, as often)."""
 
     def validate(template: Path) -> tuple[list[str], dict]:
-        findings = cfn_lint(template)
-        return findings, parse_cfn(translate(load_cfn(template)))
+        return cfn_lint(template), sam_transform(template)
 
     return validate
 
@@ -121,21 +124,40 @@ def translate(document: dict) -> str:
     return validator.get_translated_template_if_valid()
 
 
+# The API deployment's logical ID and description end in a hash of the API: the
+# transform hashes a Python 2.7-compatible copy of the template (samtranslator
+# translator/transform.py, to_py27_compatible_template), SamTemplateValidator the
+# template itself, so the two hashes differ and nothing else does.
+DEPLOYMENT_HASH = re.compile(
+    r"(?<=Deployment)[0-9a-f]{10}\b|(?<=deployment id: )[0-9a-f]{40}"
+)
+
+
 @pytest.mark.parametrize(
     "answers",
     [pytest.param(a, id=k) for k, a in distinct_templates(quick_matrix()).items()],
 )
-def test_fast_yaml_reads_translations_as_sam_cli(bake, answers):
-    """The in-process validation reads templates and their translations with
-    libyaml (support/documents.py parse_cfn()), not SAM CLI's pure-Python
-    yaml_parse: both give the same documents, for each distinct template of the
-    quick subset (every value of every option)."""
+def test_plain_sam_validate_translates_as_the_shared_transform(
+    bake, sam_transform, answers
+):
+    """Plain `sam validate`'s translation (SamTemplateValidator: language
+    extensions expanded first) accepts each distinct template of the quick subset
+    (every value of every option) and gives the document the tests read after SAM's
+    transform (conftest.sam_transform) but for the deployment's hash. And libyaml
+    (support/documents.py parse_cfn()) reads templates and translations as SAM
+    CLI's pure-Python yaml_parse does."""
     from samcli.yamlhelper import yaml_parse
 
-    text = (baked_project(bake, answers) / "template.yaml").read_text(encoding="utf-8")
+    template = baked_project(bake, answers) / "template.yaml"
+    text = template.read_text(encoding="utf-8")
     assert parse_cfn(text) == yaml_parse(text)
     translated = translate(yaml_parse(text))
     assert parse_cfn(translated) == yaml_parse(translated)
+
+    def unhashed(document: dict) -> str:
+        return DEPLOYMENT_HASH.sub("#", json.dumps(document, sort_keys=True))
+
+    assert unhashed(parse_cfn(translated)) == unhashed(sam_transform(template))
     assert "AWS::Lambda::Function" in translated
 
 

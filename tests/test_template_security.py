@@ -17,7 +17,6 @@ import pytest
 
 from matrix import combination_id, matrix_params, quick_matrix
 from support.deploy_role import ROLE
-from support.documents import transformed
 from support.github import github_combinations
 from support.iam import BASIC_EXECUTION, XRAY_WRITE, policy_actions
 from support.linters import assert_nothing_unjustified
@@ -60,9 +59,9 @@ def test_checkov_finds_nothing_unjustified(bake, checkov_results, scope):
     "answers",
     [pytest.param(a, id=combination_id(a)) for a in quick_matrix()],
 )
-def test_function_role_has_no_wildcard_actions(bake, monkeypatch, answers):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    resources = transformed(baked_project(bake, answers) / "template.yaml")["Resources"]
+def test_function_role_has_no_wildcard_actions(bake, sam_transform, answers):
+    project = baked_project(bake, answers)
+    resources = sam_transform(project / "template.yaml")["Resources"]
 
     (role,) = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
     expected = [BASIC_EXECUTION] + ([XRAY_WRITE] if answers["tracing"] else [])
@@ -82,14 +81,13 @@ TLS_1_2_OR_LATER = re.compile(r"TLS_1_2|SecurityPolicy_TLS1[23]_\w+")
 
 @pytest.mark.parametrize("scope", SCOPES)
 def test_api_takes_tls_1_2_or_later_and_the_log_group_outlives_the_stack(
-    bake, monkeypatch, scope
+    bake, sam_transform, scope
 ):
     """As CloudFormation gets it (after the SAM transform): the REST API's minimum
     TLS version, and the function's log group kept on deletion and replacement."""
 
     def check(project: Path, answers: dict) -> None:
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        resources = transformed(project / "template.yaml")["Resources"]
+        resources = sam_transform(project / "template.yaml")["Resources"]
         (api,) = [
             r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"
         ]

@@ -3,8 +3,6 @@ workflows, template.yaml after the SAM transform, the function's properties."""
 
 from __future__ import annotations
 
-import copy
-import functools
 import os
 from pathlib import Path
 
@@ -57,24 +55,13 @@ def load_workflow(path: Path) -> dict:
     return workflow
 
 
-def transformed(template: Path) -> dict:
-    """template.yaml as CloudFormation, after the SAM transform (no AWS calls): a
-    copy of the one transform per distinct content and region in this process
-    (about a second each; many tests read the same template)."""
-    text = template.read_text(encoding="utf-8")
-    return copy.deepcopy(_transform(text, os.environ.get("AWS_DEFAULT_REGION")))
-
-
-@functools.cache
-def _transform(text: str, region: str | None) -> dict:
-    # region: a key only (the transform reads AWS_DEFAULT_REGION itself).
+def sam_transform_templates(templates: dict[str, Path]) -> dict[str, dict]:
+    """Each template.yaml as CloudFormation after SAM's transform in REGION
+    (samtranslator's transform(), no AWS calls), keyed like `templates`: the
+    compute of conftest's sam_transform, which does each distinct template once in
+    the run, whichever worker and test asks first."""
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform
-
-    document = yaml.load(text, Loader=CloudFormationLoader)
-    # The transform wants deployed code: any S3 URI will do.
-    function = document["Resources"]["HelloWorldFunction"]["Properties"]
-    function["CodeUri"] = "s3://bucket/code.zip"
 
     class NoManagedPolicyLookups(ManagedPolicyLoader):
         def __init__(self) -> None:  # no IAM client: it is never asked
@@ -83,7 +70,26 @@ def _transform(text: str, region: str | None) -> dict:
         def load(self) -> dict[str, str]:
             raise AssertionError("the template names no managed policy to look up")
 
-    return transform(document, {}, NoManagedPolicyLookups())
+    results = {}
+    # The transform reads the region (ARN partitions) from the environment.
+    region = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = REGION
+    try:
+        for key, template in templates.items():
+            document = load_cfn(template)
+            # The transform wants deployed code: the S3 URI plain `sam validate`
+            # puts there (aws/aws-sam-cli
+            # samcli/lib/translate/sam_template_validator.py _update_to_s3_uri),
+            # so that both give the same document (test_sam_cli.py checks it).
+            function = document["Resources"][FUNCTION]["Properties"]
+            function["CodeUri"] = "s3://bucket/value"
+            results[key] = transform(document, {}, NoManagedPolicyLookups())
+    finally:
+        if region is None:
+            del os.environ["AWS_DEFAULT_REGION"]
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = region
+    return results
 
 
 def function_properties(template: Path) -> dict:
