@@ -22,7 +22,7 @@ from cookiecutter.main import cookiecutter
 from jinja2 import TemplateSyntaxError
 
 from matrix import ROOT
-from support.markdown import MARKDOWN, opening
+from support.markdown import markdown_tokens, opening
 from support.processes import tool
 from support.renders import tree
 
@@ -307,7 +307,7 @@ def test_code_in_answers_is_data_never_executed(tmp_path, monkeypatch, payload):
     recorded = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
     assert recorded["project_name"] == recorded["description"] == payload
     # README escapes it for Markdown: a CommonMark reader gets the answer back.
-    readme = MARKDOWN.parse((project / "README.md").read_text(encoding="utf-8"))
+    readme = markdown_tokens((project / "README.md").read_text(encoding="utf-8"))
     title, description = opening(readme)
     assert [c.content for c in title.children] == [payload]
     assert [c.content for c in description.children] == [payload]

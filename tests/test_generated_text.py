@@ -37,7 +37,7 @@ import pytest
 from matrix import DEFAULTS, combination_id, quick_matrix
 from support.declined import ALLOWED_MENTIONS, DECLINED_WORDS, allowed_spans, within
 from support.documents import load_cfn
-from support.markdown import MARKDOWN, markdown_tokens, opening
+from support.markdown import markdown_tokens, opening
 from support.prose import HASH_COMMENTED, UV_LOCK_HEADER, hash_comments, prose_of
 from support.renders import SCOPES, baked_project, scope_matrix
 from support.template import PROJECT_TEMPLATE, post_gen
@@ -462,7 +462,7 @@ def test_answers_are_escaped_for_markdown(bake, answers):
         "description": MARKUP_DESCRIPTION,
     }
     readme = (baked_project(bake, answers) / "README.md").read_text(encoding="utf-8")
-    title, description = opening(MARKDOWN.parse(readme))
+    title, description = opening(markdown_tokens(readme))
     for inline, answer in ((title, MARKUP_NAME), (description, MARKUP_DESCRIPTION)):
         assert {child.type for child in inline.children} == {"text"}, inline.children
         assert "".join(child.content for child in inline.children) == answer
@@ -480,7 +480,7 @@ def test_readme_has_the_section_next_steps_point_to(bake):
         readme = (project / "README.md").read_text(encoding="utf-8")
         headings = {
             tokens.content
-            for tokens in MARKDOWN.parse(readme)
+            for tokens in markdown_tokens(readme)
             if tokens.type == "inline"
         }
         assert sections <= headings, combination_id(answers)

@@ -37,7 +37,7 @@ from matrix import (
     quick_matrix,
 )
 from support.documents import FUNCTION, REGION, load_cfn
-from support.markdown import MARKDOWN
+from support.markdown import markdown_tokens
 from support.renders import (
     SCOPES,
     baked_project,
@@ -182,7 +182,7 @@ def readme_shell_commands(readme: str) -> list[list[str]]:
     """Every command of a Markdown page's bash blocks, continuation lines joined,
     as the shell splits it ($LAYER_ARN left as a word)."""
     commands = []
-    for token in MARKDOWN.parse(readme):
+    for token in markdown_tokens(readme):
         if token.type == "fence" and token.info == "bash":
             for line in token.content.replace("\\\n", " ").splitlines():
                 words = shlex.split(line, comments=True)

@@ -7,6 +7,7 @@ fast loop, the rest of the full product under `slow`.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -20,7 +21,9 @@ COMBINATIONS = matrix_params()
 TRAILING_WHITESPACE = re.compile(rb"[ \t]+$", re.MULTILINE)
 
 
-def text_problems(name: str, data: bytes) -> list[str]:
+# Once per distinct file in a process: the matrix renders most files alike.
+@functools.cache
+def text_problems(name: str, data: bytes) -> tuple[str, ...]:
     problems = []
     if b"\r" in data:
         problems.append(f"{name}: CR line ending")
@@ -31,7 +34,7 @@ def text_problems(name: str, data: bytes) -> list[str]:
         problems.append(f"{name}: no final newline")
     if data.endswith(b"\n\n"):
         problems.append(f"{name}: blank lines at the end")
-    return problems
+    return tuple(problems)
 
 
 @pytest.mark.parametrize("scope", SCOPES)

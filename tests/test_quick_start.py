@@ -49,7 +49,7 @@ from support.environments import (
     shared_environments,
     stock_python,
 )
-from support.markdown import MARKDOWN, opening
+from support.markdown import markdown_tokens, opening
 from support.processes import clean_environment, run, user_shell
 from support.renders import (
     SCOPES,
@@ -67,7 +67,7 @@ APP_LINES = 80
 def quick_start_commands(readme: str) -> tuple[list[str], list[str]]:
     """The Quick start's bash block (its lines) and the Windows commands (the
     inline code right below it that runs dev.py through the py launcher)."""
-    tokens = MARKDOWN.parse(readme)
+    tokens = markdown_tokens(readme)
     start = next(
         i
         for i, t in enumerate(tokens)
@@ -99,7 +99,7 @@ def quick_start_commands(readme: str) -> tuple[list[str], list[str]]:
 def test_readme_opens_with_three_commands(bake, answers):
     project = baked_project(bake, answers)
     readme = (project / "README.md").read_text(encoding="utf-8")
-    tokens = MARKDOWN.parse(readme)
+    tokens = markdown_tokens(readme)
     # Title, one paragraph (the description), then the Quick start.
     opening(tokens)
     assert tokens[6].type == "heading_open"
@@ -161,10 +161,10 @@ def test_readme_and_app_of_the_defaults_are_short(bake):
 
 @functools.cache
 def markdown_links(text: str) -> tuple[str, ...]:
-    """The link targets of a Markdown text (each distinct docs/ page is parsed
-    once per process: the matrix repeats them)."""
+    """The link targets of a Markdown text (each distinct page is parsed once per
+    process, for this and every other check that reads it: markdown_tokens)."""
     found = []
-    for token in MARKDOWN.parse(text):
+    for token in markdown_tokens(text):
         for child in token.children or []:
             if child.type == "link_open":
                 found.append(child.attrs["href"])

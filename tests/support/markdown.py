@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
+from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -31,7 +32,7 @@ OPENING = [
 ]
 
 
-def opening(tokens: list[Token]) -> tuple[Token, Token]:
+def opening(tokens: Sequence[Token]) -> tuple[Token, Token]:
     """The title's and the description's inline tokens of a README parsed by
     MARKDOWN, which must open with them (the title a level-1 heading)."""
     assert [t.type for t in tokens[: len(OPENING)]] == OPENING
