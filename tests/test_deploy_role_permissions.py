@@ -215,7 +215,7 @@ def test_role_grants_what_sam_deploy_needs_and_no_more(bake, sam_transform, scop
 TAGGED_ON_CREATE: set[str] = set()
 # What changes the transformed API (SnapStart: the alias it invokes) or the role
 # (the layer): the API's tags and the role's ApiCreate statement depend on nothing
-# else. (The transform takes about a second per template.)
+# else.
 TAG_CASES = [
     pytest.param(a, id=combination_id(a))
     for a in (
