@@ -106,8 +106,9 @@ def run(session: nox.Session, tool: str, *args: str, **kwargs) -> None:
 
 
 def pytest(session: nox.Session, *args: str) -> None:
-    # One pytest-xdist worker per core, work-stealing: thousands of small tests
-    # go out in large batches. What workers share is made once
+    # pytest-xdist workers, one per core and one more (tests/conftest.py
+    # pytest_xdist_auto_num_workers), work-stealing: thousands of small tests go
+    # out in large batches. What workers share is made once
     # (tests/support/shared.py).
     run(session, "python", "-m", "pytest", "-n", "auto", "--dist", "worksteal",
         *args, *session.posargs)  # fmt: skip

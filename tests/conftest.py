@@ -5,6 +5,7 @@ run (support.renders.Renders)."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,20 @@ from support.tools import INSTALL_TOOLS, MISSING_TOOL, isolated_tool
 # reset to the default in every command it starts instead, as in a terminal.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.hookimpl(optionalhook=True)  # a run without pytest-xdist has no such hook
+def pytest_xdist_auto_num_workers(config) -> int | None:
+    """`-n auto`: one pytest-xdist worker per core this process may use, and one
+    more: part of the suite waits rather than computes (package downloads, servers,
+    subprocesses), and with a worker per core the cores idle meanwhile (`time`
+    of `bash .ci/run`: user + sys below twice the wall time on two cores).
+    PYTEST_XDIST_AUTO_NUM_WORKERS, where set, still decides (pytest-xdist's own
+    hook)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return (len(cores) if cores else os.cpu_count() or 1) + 1
 
 
 def pytest_runtest_logreport(report) -> None:
