@@ -33,10 +33,11 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 
 @pytest.hookimpl(optionalhook=True)  # a run without pytest-xdist has no such hook
 def pytest_xdist_auto_num_workers(config) -> int | None:
-    """`-n auto`: one pytest-xdist worker per core this process may use, and one
-    more: part of the suite waits rather than computes (package downloads, servers,
-    subprocesses), and with a worker per core the cores idle meanwhile (`time`
-    of `bash .ci/run`: user + sys below twice the wall time on two cores).
+    """`-n auto` (or `logical`): one pytest-xdist worker per core this process may
+    use, and one more: part of the suite waits rather than computes (package
+    downloads, servers, subprocesses), and with a worker per core the cores idle
+    meanwhile (`time` of `bash .ci/run`: user + sys below twice the wall time on
+    two cores).
     PYTEST_XDIST_AUTO_NUM_WORKERS, where set, still decides (pytest-xdist's own
     hook)."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):

@@ -11,9 +11,9 @@ distinct template is validated once: the defaults' and everything-off's with the
 samcli/commands/validate/validate.py do_cli), without the process start (~4 s each),
 and the options checked in SAM's transform of it (conftest's sam_transform, which
 the security, monitoring and deploy role tests read too). Plain `sam validate`'s
-own translation (SAM CLI's SamTemplateValidator, which expands language extensions
-first) runs on each distinct template of the quick subset: every value of every
-option.
+own translation (SAM CLI's SamTemplateValidator, language extensions left to
+CloudFormation as `sam validate` leaves them without --language-extensions) runs on
+each distinct template of the quick subset: every value of every option.
 """
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ DEPLOYMENT_HASH = re.compile(
 def test_plain_sam_validate_translates_as_the_shared_transform(
     bake, sam_transform, answers
 ):
-    """Plain `sam validate`'s translation (SamTemplateValidator: language
-    extensions expanded first) accepts each distinct template of the quick subset
+    """Plain `sam validate`'s translation (SamTemplateValidator, as `sam validate`
+    runs it by default) accepts each distinct template of the quick subset
     (every value of every option) and gives the document the tests read after SAM's
     transform (conftest.sam_transform) but for the deployment's hash. And libyaml
     (support/documents.py parse_cfn()) reads templates and translations as SAM
