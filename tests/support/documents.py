@@ -3,9 +3,9 @@ workflows, template.yaml after the SAM transform, the function's properties."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import pytest
 import samcli.yamlhelper as samcli_yaml
 import yaml
 from yaml.resolver import BaseResolver
@@ -72,9 +72,8 @@ def sam_transform_templates(templates: dict[str, Path]) -> dict[str, dict]:
 
     results = {}
     # The transform reads the region (ARN partitions) from the environment.
-    region = os.environ.get("AWS_DEFAULT_REGION")
-    os.environ["AWS_DEFAULT_REGION"] = REGION
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
         for key, template in templates.items():
             document = load_cfn(template)
             # The transform wants deployed code: the S3 URI plain `sam validate`
@@ -84,11 +83,6 @@ def sam_transform_templates(templates: dict[str, Path]) -> dict[str, dict]:
             function = document["Resources"][FUNCTION]["Properties"]
             function["CodeUri"] = "s3://bucket/value"
             results[key] = transform(document, {}, NoManagedPolicyLookups())
-    finally:
-        if region is None:
-            del os.environ["AWS_DEFAULT_REGION"]
-        else:
-            os.environ["AWS_DEFAULT_REGION"] = region
     return results
 
 

@@ -159,9 +159,9 @@ class SharedResults:
         """The lock file of the key's bucket."""
         return self.directory / f"bucket-{int(digest(key)[:8], 16) % self.buckets}.lock"
 
-    def _bucket_lock(self, key: str) -> FileLock:
+    def _bucket_lock(self, bucket: Path) -> FileLock:
         self.directory.mkdir(parents=True, exist_ok=True)
-        return FileLock(self._bucket(key))
+        return FileLock(bucket)
 
     def _compute(self, items: dict[str, Path]) -> None:
         """Under the items' bucket lock: compute the missing ones."""
@@ -183,12 +183,12 @@ class SharedResults:
             if not self._file(key).exists():
                 buckets.setdefault(self._bucket(key), {})[key] = path
         busy, holding, items = [], [], {}
-        for part in buckets.values():
-            lock = self._bucket_lock(next(iter(part)))
+        for bucket, part in buckets.items():
+            lock = self._bucket_lock(bucket)
             try:
                 lock.acquire(blocking=False)
             except Timeout:
-                busy.append(part)
+                busy.append((bucket, part))
                 continue
             holding.append(lock)
             items.update(part)
@@ -196,8 +196,8 @@ class SharedResults:
                 self._compute_releasing(items, holding)
                 holding, items = [], {}
         self._compute_releasing(items, holding)
-        for part in busy:
-            with held(self._bucket_lock(next(iter(part)))):
+        for bucket, part in busy:
+            with held(self._bucket_lock(bucket)):
                 self._compute(part)
 
     def _compute_releasing(self, items: dict[str, Path], locks: list[FileLock]):
@@ -211,6 +211,6 @@ class SharedResults:
     def __call__(self, path: Path):
         key = self.key(path)
         if not self._file(key).exists():
-            with held(self._bucket_lock(key)):
+            with held(self._bucket_lock(self._bucket(key))):
                 self._compute({key: path})
         return json.loads(self._file(key).read_text(encoding="utf-8"))
